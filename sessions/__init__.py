@@ -1,0 +1,1 @@
+"""The conversation domain: events, state, decisions and stores. Framework-free."""
