@@ -1,0 +1,135 @@
+"""The composition root: `create_app(settings)` builds every part and owns its lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from gateway.api import SERVICES, errors_middleware, routes
+from gateway.auth import TokenIssuer, TokenVerifier
+from gateway.context import Services
+from gateway.delivery import Delivery
+from gateway.demo import seed_demo
+from gateway.namespaces import AgentNamespace, CustomerNamespace, SupervisorNamespace
+from gateway.notifier import SocketNotifier
+from gateway.settings import Settings
+from gateway.web_assets import default_web_root, web_routes
+from handoff.bot.banking_bot import BankingBot
+from handoff.bot.knowledge import load_knowledge
+from handoff.conductor import Conductor
+from handoff.directory import MemoryDirectory
+from handoff.queue import MemoryRoutingQueue
+from handoff.router import Router, RouterSettings
+from sessions.locks import LocalLocks
+from sessions.memory_store import MemoryStore
+from sessions.service import ConversationService, utc_now
+
+__all__ = ["SIO", "create_app"]
+
+log = logging.getLogger("tandem.app")
+
+SIO = web.AppKey("sio", socketio.AsyncServer)
+
+
+def create_app(settings: Settings) -> web.Application:
+    store = MemoryStore()
+    conversations = ConversationService(store, LocalLocks(), clock=utc_now)
+    directory = MemoryDirectory()
+    if settings.demo:
+        seed_demo(directory)
+
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        max_http_buffer_size=settings.max_packet_bytes,
+        ping_interval=settings.ping_interval_seconds,
+        # Same-origin only: the pages are served by this server.
+        cors_allowed_origins=None,
+        logger=False,
+        engineio_logger=False,
+    )
+
+    async def emit(event: str, data: dict[str, Any], sid: str, namespace: str) -> None:
+        await sio.emit(event, data, to=sid, namespace=namespace)
+
+    router = Router(
+        conversations,
+        MemoryRoutingQueue(),
+        directory,
+        SocketNotifier(sio),
+        RouterSettings(
+            offer_timeout_seconds=settings.offer_timeout_seconds,
+            wrap_up_seconds=settings.wrap_up_seconds,
+            agent_capacity=settings.agent_capacity,
+            agent_lost_grace_seconds=settings.agent_lost_grace_seconds,
+            average_handle_seconds=settings.average_handle_seconds,
+        ),
+        clock=utc_now,
+    )
+    bot = BankingBot(load_knowledge(settings.knowledge_file))
+    services = Services(
+        settings=settings,
+        store=store,
+        conversations=conversations,
+        router=router,
+        conductor=Conductor(conversations, router, bot),
+        delivery=Delivery(store, emit),
+        directory=directory,
+        verifier=TokenVerifier(settings),
+        issuer=TokenIssuer(settings) if settings.demo else None,
+        clock=utc_now,
+    )
+
+    app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
+    app[SERVICES] = services
+    app[SIO] = sio
+    sio.attach(app)
+    for namespace in (CustomerNamespace, AgentNamespace, SupervisorNamespace):
+        sio.register_namespace(namespace(services))
+    app.add_routes(routes())
+    app.add_routes(web_routes(settings.web_root or default_web_root()))
+    app.cleanup_ctx.append(_run_feeds)
+    app.on_shutdown.append(_say_goodbye)
+    return app
+
+
+async def _run_feeds(app: web.Application) -> AsyncIterator[None]:
+    """Start the consumers of the event feed; stop them cleanly on shutdown."""
+    services = app[SERVICES]
+    delivery_feed = services.store.subscribe()
+    conductor_feed = services.store.subscribe()
+    tasks = [
+        asyncio.create_task(services.delivery.run(delivery_feed), name="delivery"),
+        asyncio.create_task(services.conductor.run(conductor_feed), name="conductor"),
+    ]
+    log.info("feeds running")
+    yield
+    await services.router.close()
+    await services.conductor.close()
+    for feed in (delivery_feed, conductor_feed):
+        await feed.aclose()
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await services.store.close()
+
+
+async def _say_goodbye(app: web.Application) -> None:
+    """Graceful shutdown: tell every client to reconnect (to another node, behind a load
+    balancer) instead of letting their sockets die mid-message."""
+    sio = app[SIO]
+    for namespace in ("/customer", "/agent", "/supervisor"):
+        with contextlib.suppress(Exception):
+            await sio.emit(
+                "server.shutdown", {"reconnect": True}, namespace=namespace
+            )
+    with contextlib.suppress(Exception):
+        await sio.eio.disconnect()  # every client, all namespaces
+    await sio.shutdown()

@@ -1,0 +1,127 @@
+"""`python -m gateway`: run Tandem.
+
+    python -m gateway serve --demo        try it: demo users, in-memory store
+    python -m gateway serve --config tandem.toml
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.app import create_app
+from gateway.logs import configure_logging
+from gateway.settings import Settings, SettingsError, load_settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("tandem")
+
+_EPILOG = """\
+configuration (highest wins): command-line options, TANDEM_* environment variables,
+then the TOML file given by --config or TANDEM_CONFIG. Every setting, e.g.
+  TANDEM_PORT=9000  TANDEM_JWT_SECRET=...  TANDEM_OFFER_TIMEOUT_SECONDS=20
+is listed in the README's configuration table.
+
+first time? run `make run` (or `python -m gateway serve --demo`) and open
+http://127.0.0.1:8080/ : log in as customer alice and agent anna.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway",
+        description="Tandem: one conversation for chat, calls and app handoffs, served by a "
+        "bot, a digital human and live agents.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run the server (HTTP, socket.io, web pages)",
+        description="Run the Tandem server until SIGINT/SIGTERM, then shut down gracefully.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--config", type=Path, help="TOML configuration file")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080; 0 = any)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        default=None,
+        help="demo mode: demo users and a token-minting login (never in production)",
+    )
+    serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands.add_parser("check-config", help="validate the configuration and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "serve":
+            settings = load_settings(
+                args.config,
+                host=args.host,
+                port=args.port,
+                demo=args.demo,
+                log_level=args.log_level,
+            )
+        else:
+            settings = load_settings()
+    except SettingsError as error:
+        print(f"tandem: {error}", file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        print("configuration is valid")
+        return 0
+    return _serve(settings)
+
+
+def _serve(settings: Settings) -> int:
+    configure_logging(settings.log_level, settings.log_format)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run(settings))
+    return 0
+
+
+async def _run(settings: Settings) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds)
+    await runner.setup()
+    # A larger backlog than aiohttp's 128: reconnect storms after a node restart.
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=2048)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1] if site._server else settings.port  # type: ignore[union-attr]
+    url = f"http://{settings.host}:{port}"
+    log.info("Tandem listening on %s (store: in-memory)", url)
+    if settings.demo:
+        print(
+            f"\nTandem is running at {url}/  (demo mode, in-memory store)\n"
+            f"  customer chat:  {url}/customer?user=alice   (also: bob, chen)\n"
+            f"  agent page:     {url}/agent?user=anna       (also: ben)\n"
+            f"  supervisor:     {url}/supervisor?user=sara\n"
+            "  Press Ctrl+C to stop.\n",
+            flush=True,
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: telling clients to reconnect, finishing in-flight work")
+    await runner.cleanup()
+    log.info("stopped")

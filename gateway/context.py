@@ -1,0 +1,32 @@
+"""The running parts the edges (socket.io namespaces, REST) share, built once in `create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.auth import TokenIssuer, TokenVerifier
+from gateway.delivery import Delivery
+from gateway.settings import Settings
+from handoff.conductor import Conductor
+from handoff.directory import MemoryDirectory
+from handoff.router import Router
+from sessions.service import ConversationService
+from sessions.store import SessionStore
+
+__all__ = ["Services"]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: SessionStore
+    conversations: ConversationService
+    router: Router
+    conductor: Conductor
+    delivery: Delivery
+    directory: MemoryDirectory
+    verifier: TokenVerifier
+    issuer: TokenIssuer | None
+    clock: Callable[[], datetime]

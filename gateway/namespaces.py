@@ -1,0 +1,299 @@
+"""socket.io namespaces: thin edges.  validate -> command -> service -> ack.
+
+Every command answers with an ack, `{ok: true, ...}` or `{ok: false, error: {code,
+message}}`; an unknown event gets `unknown_event` rather than silence, so a client
+never waits on a timeout to learn it spoke wrongly.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+import socketio
+
+from gateway import schemas
+from gateway.access import check_can_read
+from gateway.auth import AuthError, Principal
+from gateway.context import Services
+from gateway.notifier import agent_room, conversation_room
+from handoff.ports import Role
+from sessions import commands
+from sessions.errors import DomainError
+from sessions.service import CommandOutcome
+
+__all__ = ["AgentNamespace", "CustomerNamespace", "SupervisorNamespace"]
+
+log = logging.getLogger("tandem.socket")
+
+Ack = dict[str, Any]
+CommandHandler = Callable[[str, Principal, Any], Awaitable[Ack]]
+
+
+def ok(outcome: CommandOutcome | None = None, **extra: Any) -> Ack:
+    ack: Ack = {"ok": True}
+    if outcome is not None:
+        ack["conversation_id"] = outcome.conversation_id
+        if outcome.events:
+            ack["seq"] = outcome.seq
+            ack["seqs"] = outcome.seqs
+    ack.update(extra)
+    return ack
+
+
+def error(code: str, message: str) -> Ack:
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    role: ClassVar[Role]
+
+    def __init__(self, namespace: str, services: Services) -> None:
+        super().__init__(namespace)
+        self.services = services
+        self.principals: dict[str, Principal] = {}
+        self.commands: dict[str, CommandHandler] = {
+            "resume": self._resume,
+            "typing": self._typing,
+        }
+        if self.role != "supervisor":
+            self.commands["message.send"] = self._send
+            self.commands["read"] = self._read
+
+    # -- connection ------------------------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            principal = self.services.verifier.verify(token)
+        except AuthError as failure:
+            log.info("%s: refused connection: %s", self.namespace, failure.message)
+            raise socketio.exceptions.ConnectionRefusedError(failure.to_json()) from None
+        if principal.role != self.role:
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "forbidden", "message": f"{self.namespace} is for {self.role}s"}
+            )
+        self.principals[sid] = principal
+        await self.connected(sid, principal)
+
+    async def connected(self, sid: str, principal: Principal) -> None:
+        return None
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        principal = self.principals.pop(sid, None)
+        self.services.delivery.forget(sid)
+        if principal is not None:
+            await self.disconnected(sid, principal)
+
+    async def disconnected(self, sid: str, principal: Principal) -> None:
+        return None
+
+    # -- dispatch --------------------------------------------------------------------
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event in ("connect", "disconnect"):
+            return await super().trigger_event(event, *args)
+        sid, data = args[0], args[1:]
+        principal = self.principals.get(sid)
+        if principal is None:
+            return error("unauthorized", "not connected")
+        handler = self.commands.get(event)
+        if handler is None:
+            return error("unknown_event", f"{self.namespace} has no event {event!r}")
+        if len(data) > 1:
+            return error("invalid_payload", "send one JSON object per command")
+        try:
+            return await handler(sid, principal, data[0] if data else None)
+        except (schemas.PayloadError, DomainError) as failure:
+            return error(failure.code, failure.message)
+        except Exception:
+            incident = uuid.uuid4().hex[:12]
+            log.exception("%s %s failed (incident %s)", self.namespace, event, incident)
+            return error("internal", f"internal error, incident {incident}")
+
+    # -- shared commands ----------------------------------------------------------------
+
+    async def _resume(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.Resume, payload)
+        await self._readable(principal, command.conversation_id)
+        last = await self.follow(sid, command.conversation_id, command.after_seq)
+        return ok(conversation_id=command.conversation_id, last_seq=last)
+
+    async def _typing(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.Typing, payload)
+        state = await self._readable(principal, command.conversation_id)
+        if state.status != "open" or self.role == "supervisor":
+            return ok()
+        data = {"conversation_id": command.conversation_id, "actor": principal.actor,
+                "active": command.active}
+        room = conversation_room(command.conversation_id)
+        for namespace in ("/customer", "/agent", "/supervisor"):
+            await self.server.emit("typing", data, to=room, namespace=namespace, skip_sid=sid)
+        return ok()
+
+    async def follow(self, sid: str, conversation_id: str, after_seq: int) -> int:
+        await self.enter_room(sid, conversation_room(conversation_id))
+        return await self.services.delivery.follow(sid, self.namespace, conversation_id, after_seq)
+
+    async def _readable(self, principal: Principal, conversation_id: str) -> Any:
+        state = await self.services.conversations.state(conversation_id)
+        return check_can_read(principal, state, conversation_id)
+
+    async def _execute(
+        self, principal: Principal, conversation_id: str, command: commands.Command, key: str
+    ) -> Ack:
+        outcome = await self.services.conversations.execute(
+            conversation_id, command, actor=principal.actor, key=key
+        )
+        return ok(outcome)
+
+    async def _send(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.SendMessage, payload)
+        text = self._text(command.text)
+        return await self._execute(
+            principal,
+            command.conversation_id,
+            commands.SendMessage(principal.actor, text),
+            command.key,
+        )
+
+    async def _read(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.MarkRead, payload)
+        return await self._execute(
+            principal,
+            command.conversation_id,
+            commands.MarkRead(principal.actor, command.up_to_seq),
+            command.key,
+        )
+
+    def _text(self, text: str) -> str:
+        limit = self.services.settings.max_message_chars
+        if len(text) > limit:
+            raise schemas.PayloadError(
+                "message_too_long", f"text: {len(text)} characters, at most {limit} allowed"
+            )
+        return text
+
+
+class CustomerNamespace(_Namespace):
+    role = "customer"
+
+    def __init__(self, services: Services) -> None:
+        super().__init__("/customer", services)
+        self.commands.update(
+            {
+                "conversation.start": self._start,
+                "agent.request": self._agent_request,
+            }
+        )
+
+    async def _start(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.Start, payload)
+        outcome = await self.services.conversations.start(
+            principal.id, command.channel, key=command.key
+        )
+        await self.follow(sid, outcome.conversation_id, 0)
+        return ok(outcome, created=outcome.created)
+
+    async def _agent_request(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.AgentRequest, payload)
+        await self._readable(principal, command.conversation_id)
+        outcome = await self.services.conductor.request_agent(
+            command.conversation_id, principal.actor, command.key, command.reason
+        )
+        return ok(outcome)
+
+
+class AgentNamespace(_Namespace):
+    role = "agent"
+
+    def __init__(self, services: Services) -> None:
+        super().__init__("/agent", services)
+        self.commands.update(
+            {
+                "presence.set": self._presence,
+                "offer.accept": self._accept,
+                "offer.decline": self._decline,
+                "conversation.handback": self._handback,
+                "conversation.transfer": self._transfer,
+                "conversation.close": self._close,
+            }
+        )
+
+    async def connected(self, sid: str, principal: Principal) -> None:
+        await self.enter_room(sid, agent_room(principal.id))
+        presence = await self.services.router.agent_connected(principal.id, principal.name)
+        await self.emit("presence", presence.to_json(self.services.clock()), to=sid)
+
+    async def disconnected(self, sid: str, principal: Principal) -> None:
+        await self.services.router.agent_disconnected(principal.id)
+
+    async def _presence(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.PresenceSet, payload)
+        presence = await self.services.router.set_status(principal.id, command.status)
+        return ok(**presence.to_json(self.services.clock()))
+
+    async def _accept(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.OfferAccept, payload)
+        outcome = await self.services.router.accept(principal.id, command.offer_id, command.key)
+        await self.follow(sid, outcome.conversation_id, 0)
+        return ok(outcome)
+
+    async def _decline(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.OfferDecline, payload)
+        await self.services.router.decline(principal.id, command.offer_id)
+        return ok()
+
+    async def _handback(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.Handback, payload)
+        return await self._execute(
+            principal,
+            command.conversation_id,
+            commands.HandBack(principal.actor, note=command.note),
+            command.key,
+        )
+
+    async def _transfer(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.Transfer, payload)
+        if (command.to_agent is None) == (command.to_queue is None):
+            raise schemas.PayloadError(
+                "invalid_payload", "give exactly one of to_agent and to_queue"
+            )
+        if command.to_agent is not None:
+            outcome = await self.services.router.transfer_to_agent(
+                principal.actor, command.conversation_id, command.to_agent, command.note,
+                command.key,
+            )
+            return ok(outcome)
+        return await self._execute(
+            principal,
+            command.conversation_id,
+            commands.Transfer(principal.actor, to_queue=command.to_queue, note=command.note),
+            command.key,
+        )
+
+    async def _close(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.Close, payload)
+        return await self._execute(
+            principal,
+            command.conversation_id,
+            commands.CloseConversation(principal.actor, command.reason),
+            command.key,
+        )
+
+
+class SupervisorNamespace(_Namespace):
+    role = "supervisor"
+
+    def __init__(self, services: Services) -> None:
+        super().__init__("/supervisor", services)
+        self.commands["queue.snapshot"] = self._snapshot
+
+    async def connected(self, sid: str, principal: Principal) -> None:
+        await self.enter_room(sid, "supervisors")
+
+    async def _snapshot(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        schemas.parse(schemas.Empty, payload)
+        return ok(**self.services.router.snapshot())

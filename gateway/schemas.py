@@ -1,0 +1,138 @@
+"""Schemas of client commands: every payload is validated here before it reaches the core.
+
+Unknown fields are refused rather than ignored, so a client typo is an error the
+developer sees at once, not a silently dropped option.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+__all__ = [
+    "AgentRequest",
+    "Close",
+    "Empty",
+    "Handback",
+    "Key",
+    "MarkRead",
+    "OfferAccept",
+    "OfferDecline",
+    "PayloadError",
+    "PresenceSet",
+    "Resume",
+    "SendMessage",
+    "Start",
+    "Transfer",
+    "Typing",
+    "parse",
+]
+
+Key = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+ConversationId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Note = Annotated[str, StringConstraints(max_length=1000)]
+
+
+class PayloadError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class Start(_Command):
+    key: Key
+    channel: Literal["chat", "app"] = "chat"
+
+
+class SendMessage(_Command):
+    key: Key
+    conversation_id: ConversationId
+    # The length limit is configurable, so it is checked after parsing (message_too_long).
+    text: Annotated[str, StringConstraints(min_length=1)]
+
+
+class AgentRequest(_Command):
+    key: Key
+    conversation_id: ConversationId
+    reason: Note | None = None
+
+
+class MarkRead(_Command):
+    key: Key
+    conversation_id: ConversationId
+    up_to_seq: int = Field(ge=1)
+
+
+class Typing(_Command):
+    conversation_id: ConversationId
+    active: bool
+
+
+class Resume(_Command):
+    conversation_id: ConversationId
+    after_seq: int = Field(ge=0)
+
+
+class PresenceSet(_Command):
+    status: Literal["ready", "not_ready"]
+
+
+class OfferAccept(_Command):
+    key: Key
+    offer_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class OfferDecline(_Command):
+    offer_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class Handback(_Command):
+    key: Key
+    conversation_id: ConversationId
+    note: Note | None = None
+
+
+class Transfer(_Command):
+    key: Key
+    conversation_id: ConversationId
+    to_agent: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    to_queue: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    note: Note | None = None
+
+
+class Close(_Command):
+    key: Key
+    conversation_id: ConversationId
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "resolved"
+
+
+class Empty(_Command):
+    pass
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], payload: Any) -> M:
+    """Validate `payload`, or raise `PayloadError` naming every bad field."""
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise PayloadError("invalid_payload", "payload: must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        problems = []
+        for problem in error.errors(include_url=False):
+            where = ".".join(str(p) for p in problem["loc"]) or "payload"
+            message = problem["msg"]
+            if problem["type"] == "extra_forbidden":
+                message = "unknown field"
+            problems.append(f"{where}: {message}")
+        raise PayloadError("invalid_payload", "; ".join(problems)) from None

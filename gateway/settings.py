@@ -1,0 +1,131 @@
+"""Settings: defaults, then a TOML file, then TANDEM_* environment variables (highest).
+
+Every setting is validated at start-up; a bad value stops the server with a message that
+names the setting and says what is wrong, before anything listens.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
+
+CONFIG_ENV = "TANDEM_CONFIG"
+
+
+class SettingsError(Exception):
+    """Configuration is invalid; the message is meant for the operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TANDEM_", extra="forbid", frozen=True, validate_default=True
+    )
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port to listen on (0: any free).")
+    demo: bool = Field(
+        False, description="Demo mode: demo users and a login that mints tokens. Never in production."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: str | None = Field(None, description="HS256 shared secret (32+ characters).")
+    jwt_public_key_file: Path | None = Field(None, description="RS256: the IdP's public key (PEM).")
+    jwt_issuer: str | None = Field(None, description="Required `iss` claim, if set.")
+    jwt_audience: str | None = Field(None, description="Required `aud` claim, if set.")
+    token_ttl_seconds: int = Field(8 * 3600, gt=0, description="Lifetime of demo tokens.")
+
+    offer_timeout_seconds: float = Field(20.0, gt=0, le=600)
+    wrap_up_seconds: float = Field(10.0, ge=0, le=3600)
+    agent_capacity: int = Field(3, ge=1, le=50, description="Concurrent chats per agent.")
+    agent_lost_grace_seconds: float = Field(60.0, ge=0, le=3600)
+    average_handle_seconds: float = Field(180.0, gt=0, description="Prior for wait estimates.")
+
+    max_message_chars: int = Field(4000, ge=1, le=100_000)
+    max_packet_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024)
+    ping_interval_seconds: float = Field(25.0, gt=0)
+    shutdown_grace_seconds: float = Field(10.0, ge=0, le=300)
+
+    knowledge_file: Path | None = Field(None, description="Bot knowledge base (TOML).")
+    web_root: Path | None = Field(None, description="Folder of the web pages (default: ./web).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _demo_secret(cls, values: Any) -> Any:
+        # A demo needs no secret from the operator: tokens it mints live as long as the
+        # process does, which is exactly what a demo wants.
+        if isinstance(values, dict) and _truthy(values.get("demo")) and not values.get("jwt_secret"):
+            if values.get("jwt_algorithm", "HS256") == "HS256":
+                values = {**values, "jwt_secret": secrets.token_urlsafe(48)}
+        return values
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> Settings:
+        if self.jwt_algorithm == "RS256":
+            if self.jwt_public_key_file is None:
+                raise ValueError("jwt_public_key_file is required when jwt_algorithm is RS256")
+            if not self.jwt_public_key_file.is_file():
+                raise ValueError(f"jwt_public_key_file: no file at {self.jwt_public_key_file}")
+        elif self.jwt_secret is None and not self.demo:
+            raise ValueError(
+                "jwt_secret is required (set TANDEM_JWT_SECRET to 32+ random characters), "
+                "or run with --demo"
+            )
+        if self.jwt_secret is not None and len(self.jwt_secret) < 32:
+            raise ValueError("jwt_secret must be at least 32 characters")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get(CONFIG_ENV)
+        if config:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
+        return tuple(sources)
+
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; raise `SettingsError` naming each bad setting."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise SettingsError(f"configuration file not found: {config_file}")
+        os.environ[CONFIG_ENV] = str(config_file)
+    path = os.environ.get(CONFIG_ENV)
+    if path and not Path(path).is_file():
+        raise SettingsError(f"{CONFIG_ENV}={path}: no such file")
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            where = ".".join(str(p) for p in problem["loc"]) or "settings"
+            name = f"TANDEM_{where.upper()}" if where != "settings" else where
+            lines.append(f"  {name}: {problem['msg']}")
+        raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None
+    except Exception as error:  # TOML syntax errors and the like
+        raise SettingsError(f"cannot read configuration: {error}") from None

@@ -1,0 +1,105 @@
+"""The conductor follows every new event and makes the automatic parts act on it.
+
+It keeps routing in step with the log and lets the handler that serves a conversation
+(today the banking bot) answer the customer. Reactions run one conversation at a time,
+in log order, so a bot never answers out of turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from collections.abc import Sequence
+from typing import Any
+
+from handoff.context import handoff_context
+from handoff.handlers import Escalate, Handler, Reply, Say
+from handoff.router import Router
+from handoff.serial import KeyedSerialRunner
+from sessions import commands
+from sessions.errors import DomainError
+from sessions.events import Event
+from sessions.handlers import BOT
+from sessions.service import CommandOutcome, ConversationService
+from sessions.store import EventFeed
+
+__all__ = ["Conductor"]
+
+log = logging.getLogger("tandem.conductor")
+
+
+class Conductor:
+    def __init__(self, service: ConversationService, router: Router, bot: Handler) -> None:
+        self._service = service
+        self._router = router
+        self._bot = bot
+        self._runner = KeyedSerialRunner("conductor")
+
+    async def run(self, feed: EventFeed) -> None:
+        async for event in feed:
+            self._runner.submit(event.conversation_id, partial(self._react, event))
+
+    async def idle(self) -> None:
+        await self._runner.join()
+
+    async def close(self) -> None:
+        await self._runner.close()
+
+    async def request_agent(
+        self, conversation_id: str, actor: str, key: str, note: str | None
+    ) -> CommandOutcome:
+        """A customer's "talk to a person": queue with what the bot learnt so far."""
+        history = await self._service.history(conversation_id)
+        context = handoff_context(history, "customer_request", note)
+        return await self._service.execute(
+            conversation_id,
+            commands.Escalate(actor, "customer_request", context=context),
+            actor=actor,
+            key=key,
+        )
+
+    async def _react(self, event: Event) -> None:
+        await self._router.observe(event)
+        if event.type == "handler.changed" and event.data["to"] == BOT:
+            history = await self._service.history(event.conversation_id)
+            returning = event.data["reason"] != "start"
+            replies = await self._bot.greet(history, returning=returning)
+            await self._perform(event, replies)
+        elif event.type == "message.sent" and event.actor.startswith("customer:"):
+            state = await self._service.state(event.conversation_id)
+            if state is None or state.handler != BOT:
+                return
+            history = await self._service.history(event.conversation_id, 0, event.seq)
+            replies = await self._bot.reply(history, str(event.data["text"]))
+            await self._perform(event, replies)
+
+    async def _perform(self, cause: Event, replies: Sequence[Reply]) -> None:
+        for index, reply in enumerate(replies):
+            # Keyed by the event replied to: reacting twice to one event (a replayed
+            # feed, a second node) appends nothing twice.
+            key = f"{cause.conversation_id}:{cause.seq}:{index}"
+            try:
+                await self._service.execute(
+                    cause.conversation_id, _command(reply), actor="bot", key=key
+                )
+            except DomainError as error:
+                # The customer was handed on while the bot was answering: drop the rest.
+                log.info("bot reply to %s dropped: %s", cause.conversation_id, error.message)
+                return
+
+
+def _command(reply: Reply) -> commands.Command:
+    if isinstance(reply, Say):
+        meta: dict[str, Any] = {"kind": reply.kind, "intent": reply.intent}
+        if reply.suggestions:
+            meta["suggestions"] = list(reply.suggestions)
+        return commands.SendMessage("bot", reply.text, meta)
+    assert isinstance(reply, Escalate)
+    context = {
+        "reason": reply.reason,
+        "intent": reply.intent,
+        "summary": reply.summary,
+        "priority": reply.priority,
+        "transcript": [{"actor": a, "text": t} for a, t in reply.transcript],
+    }
+    return commands.Escalate("bot", reply.reason, queue=reply.queue, context=context)

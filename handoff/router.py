@@ -1,0 +1,420 @@
+"""The router: matches waiting conversations with ready agents through timed offers.
+
+State here (presence, queue, offers) is this node's working set; the conversation log
+stays the truth for who serves whom. Assignment is a `handler.changed` event appended by
+the conversation service, and presence follows the log through `observe`, so whatever
+path changed the handler (accept, transfer, hand-back, close), load and wrap-up follow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from handoff.directory import Directory
+from handoff.ports import Offer, Person, RoutingNotifier
+from handoff.presence import AgentPresence, ChosenStatus
+from handoff.queue import QueueEntry, RoutingQueue
+from handoff.routing import choose_agent, estimate_wait_seconds
+from sessions.commands import AssignAgent, Transfer
+from sessions.errors import DomainError
+from sessions.events import Event
+from sessions.handlers import QUEUE, agent_of
+from sessions.service import CommandOutcome, ConversationService
+
+__all__ = ["Router", "RouterSettings"]
+
+log = logging.getLogger("tandem.router")
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    offer_timeout_seconds: float = 20.0
+    wrap_up_seconds: float = 10.0
+    agent_capacity: int = 3
+    # An agent whose every connection dropped keeps their chats this long, then they are
+    # re-queued so no customer waits on someone who is gone.
+    agent_lost_grace_seconds: float = 60.0
+    average_handle_seconds: float = 180.0
+
+
+class Router:
+    def __init__(
+        self,
+        service: ConversationService,
+        queue: RoutingQueue,
+        directory: Directory,
+        notifier: RoutingNotifier,
+        settings: RouterSettings,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._service = service
+        self._queue = queue
+        self._directory = directory
+        self._notifier = notifier
+        self._settings = settings
+        self._clock = clock
+        self._agents: dict[str, AgentPresence] = {}
+        self._offers: dict[str, Offer] = {}
+        self._accepted: deque[tuple[str, str, str]] = deque(maxlen=4096)
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._positions: dict[str, tuple[int, int]] = {}
+        self._presence_sent: dict[str, tuple[str, int, frozenset[str]]] = {}
+        self._assigned_at: dict[tuple[str, str], datetime] = {}
+        self._handle_seconds = settings.average_handle_seconds
+        self._dispatching = asyncio.Lock()
+
+    # -- presence -------------------------------------------------------------------
+
+    async def agent_connected(self, agent_id: str, name: str) -> AgentPresence:
+        presence = self._agents.get(agent_id) or AgentPresence(
+            agent_id, name, self._settings.agent_capacity
+        )
+        self._cancel_timer(f"lost:{agent_id}")
+        presence = replace(presence, connections=presence.connections + 1, name=name)
+        self._agents[agent_id] = presence
+        await self._notifier.presence(presence)
+        await self._changed()
+        return presence
+
+    async def agent_disconnected(self, agent_id: str) -> None:
+        presence = self._agents.get(agent_id)
+        if presence is None:
+            return
+        presence = replace(presence, connections=max(presence.connections - 1, 0))
+        self._agents[agent_id] = presence
+        if presence.connections == 0:
+            for offer in [o for o in self._offers.values() if o.agent_id == agent_id]:
+                await self._lapse(offer, "agent_offline", set_not_ready=False)
+            if presence.conversations:
+                self._start_timer(
+                    f"lost:{agent_id}",
+                    self._settings.agent_lost_grace_seconds,
+                    self._requeue_lost_agent(agent_id),
+                )
+        await self._changed()
+
+    async def set_status(self, agent_id: str, chosen: ChosenStatus) -> AgentPresence:
+        presence = self._agents.get(agent_id)
+        if presence is None or presence.connections == 0:
+            raise DomainError("not_found", f"agent {agent_id} is not connected")
+        # Choosing 'ready' also ends wrap-up early: the agent says they are done.
+        presence = replace(presence, chosen=chosen, wrap_up_until=None)
+        self._agents[agent_id] = presence
+        await self._changed()
+        return self._agents[agent_id]
+
+    def presence_of(self, agent_id: str) -> AgentPresence | None:
+        return self._agents.get(agent_id)
+
+    def agents(self) -> list[AgentPresence]:
+        return sorted(self._agents.values(), key=lambda a: a.agent_id)
+
+    # -- offers ---------------------------------------------------------------------
+
+    async def accept(self, agent_id: str, offer_id: str, key: str) -> CommandOutcome:
+        actor = f"agent:{agent_id}"
+        for accepted_offer, accepted_agent, conversation_id in self._accepted:
+            if accepted_offer == offer_id and accepted_agent == agent_id:
+                # A retry of an accept that went through: the service replays its ack.
+                return await self._service.execute(
+                    conversation_id, AssignAgent(agent_id, actor), actor=actor, key=key
+                )
+        offer = self._offers.get(offer_id)
+        if offer is None or offer.agent_id != agent_id:
+            raise DomainError("not_found", f"no offer {offer_id} for you (expired or taken)")
+        self._drop_offer(offer)
+        try:
+            outcome = await self._service.execute(
+                offer.conversation_id, AssignAgent(agent_id, actor), actor=actor, key=key
+            )
+        except DomainError:
+            # The conversation moved on (closed, handed elsewhere): it is not waiting anymore.
+            self._queue.remove(offer.conversation_id)
+            await self._changed()
+            raise
+        self._accepted.append((offer_id, agent_id, offer.conversation_id))
+        self._take(agent_id, offer.conversation_id)
+        self._queue.remove(offer.conversation_id)
+        await self._changed()
+        return outcome
+
+    async def decline(self, agent_id: str, offer_id: str) -> None:
+        offer = self._offers.get(offer_id)
+        if offer is None or offer.agent_id != agent_id:
+            raise DomainError("not_found", f"no offer {offer_id} for you (expired or taken)")
+        self._drop_offer(offer)
+        self._queue.mark_tried(offer.conversation_id, agent_id)
+        await self._changed()
+
+    # -- transfers (agent to agent) --------------------------------------------------
+
+    async def transfer_to_agent(
+        self, actor: str, conversation_id: str, to_agent: str, note: str | None, key: str
+    ) -> CommandOutcome:
+        target = self._agents.get(to_agent)
+        if target is None or target.connections == 0:
+            raise DomainError("not_found", f"agent {to_agent} is not online")
+        return await self._service.execute(
+            conversation_id,
+            Transfer(actor, to_agent=to_agent, note=note),
+            actor=actor,
+            key=key,
+        )
+
+    # -- following the log -----------------------------------------------------------
+
+    async def observe(self, event: Event) -> None:
+        """Keep queue and presence in step with a conversation's log."""
+        if event.type == "conversation.closed":
+            await self._leave_queue(event.conversation_id, "closed")
+            return
+        if event.type != "handler.changed":
+            return
+        old, new = str(event.data["from"]), str(event.data["to"])
+        context: dict[str, Any] = dict(event.data.get("context") or {})
+        if old == QUEUE and new != QUEUE:
+            await self._leave_queue(event.conversation_id, "taken")
+        if (agent := agent_of(old)) is not None:
+            self._release(agent, event.conversation_id, event.at)
+            await self._notifier.unassigned(
+                agent, event.conversation_id, str(event.data["reason"])
+            )
+        if (agent := agent_of(new)) is not None:
+            self._take(agent, event.conversation_id)
+            customer = await self._customer_of(event.conversation_id)
+            state = await self._service.state(event.conversation_id)
+            handed = dict(state.handoff_context) if state else context
+            await self._notifier.assigned(agent, event.conversation_id, customer, handed)
+        if new == QUEUE:
+            customer = await self._customer_of(event.conversation_id)
+            self._queue.put(
+                QueueEntry(
+                    conversation_id=event.conversation_id,
+                    customer_id=customer.id,
+                    queue=str(context.get("queue") or "general"),
+                    priority=int(context.get("priority") or 0),
+                    enqueued_at=event.at,
+                    context=context,
+                    # A transfer back to the queue should not bounce to the same agent.
+                    tried=frozenset({agent}) if (agent := agent_of(old)) else frozenset(),
+                )
+            )
+        await self._changed()
+
+    # -- supervisor view -------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        now = self._clock()
+        entries = []
+        for position, entry in enumerate(self._queue.ordered(), start=1):
+            entries.append(
+                {
+                    "conversation_id": entry.conversation_id,
+                    "customer_id": entry.customer_id,
+                    "queue": entry.queue,
+                    "position": position,
+                    "priority": entry.priority,
+                    "waited_seconds": round((now - entry.enqueued_at).total_seconds(), 1),
+                    "offered_to": next(
+                        (
+                            o.agent_id
+                            for o in self._offers.values()
+                            if o.conversation_id == entry.conversation_id
+                        ),
+                        None,
+                    ),
+                    "intent": entry.context.get("intent"),
+                }
+            )
+        return {
+            "entries": entries,
+            "agents": [a.to_json(now) for a in self.agents()],
+            "average_handle_seconds": round(self._handle_seconds, 1),
+        }
+
+    async def close(self) -> None:
+        for task in list(self._timers.values()):
+            task.cancel()
+        await asyncio.gather(*self._timers.values(), return_exceptions=True)
+        self._timers.clear()
+
+    # -- internals -------------------------------------------------------------------
+
+    async def _changed(self) -> None:
+        """Offer what can be offered, then tell waiting customers where they stand."""
+        async with self._dispatching:
+            await self._dispatch()
+            await self._publish_positions()
+            await self._publish_presence()
+
+    async def _publish_presence(self) -> None:
+        now = self._clock()
+        for agent in list(self._agents.values()):
+            seen = (agent.status(now), agent.load, agent.conversations)
+            if self._presence_sent.get(agent.agent_id) != seen:
+                self._presence_sent[agent.agent_id] = seen
+                await self._notifier.presence(agent)
+
+    async def _dispatch(self) -> None:
+        now = self._clock()
+        for entry in self._queue.ordered():
+            if any(o.conversation_id == entry.conversation_id for o in self._offers.values()):
+                continue
+            offered_to = {o.agent_id for o in self._offers.values()}
+            agent = choose_agent(entry, self._agents.values(), offered_to, now)
+            if agent is None and entry.tried:
+                # Everyone ready has passed on it once: start another round rather than
+                # leave the customer waiting behind a list of refusals.
+                self._queue.reset_tried(entry.conversation_id)
+                entry = replace(entry, tried=frozenset())
+                agent = choose_agent(entry, self._agents.values(), offered_to, now)
+            if agent is None:
+                continue
+            await self._make_offer(entry, agent, now)
+
+    async def _make_offer(self, entry: QueueEntry, agent: AgentPresence, now: datetime) -> None:
+        timeout = self._settings.offer_timeout_seconds
+        offer = Offer(
+            offer_id=f"o-{uuid.uuid4().hex[:16]}",
+            conversation_id=entry.conversation_id,
+            agent_id=agent.agent_id,
+            customer=await self._customer_of(entry.conversation_id),
+            context=entry.context,
+            expires_at=now + timedelta(seconds=timeout),
+            timeout_seconds=timeout,
+        )
+        self._offers[offer.offer_id] = offer
+        self._start_timer(offer.offer_id, timeout, self._expire(offer))
+        log.info(
+            "offer %s: conversation %s to agent %s (%.0fs)",
+            offer.offer_id,
+            offer.conversation_id,
+            agent.agent_id,
+            timeout,
+        )
+        await self._notifier.offer(offer)
+
+    async def _expire(self, offer: Offer) -> None:
+        if self._offers.get(offer.offer_id) is not offer:
+            return
+        log.info("offer %s to agent %s timed out", offer.offer_id, offer.agent_id)
+        async with self._dispatching:
+            await self._lapse(offer, "timeout", set_not_ready=True)
+        await self._changed()
+
+    async def _lapse(self, offer: Offer, reason: str, *, set_not_ready: bool) -> None:
+        self._drop_offer(offer, cancel_timer=reason != "timeout")
+        self._queue.mark_tried(offer.conversation_id, offer.agent_id)
+        await self._notifier.offer_withdrawn(offer, reason)
+        presence = self._agents.get(offer.agent_id)
+        if set_not_ready and presence is not None:
+            # An agent who misses an offer is probably away: stop offering them work.
+            self._agents[offer.agent_id] = replace(presence, chosen="not_ready")
+
+    async def _leave_queue(self, conversation_id: str, reason: str) -> None:
+        self._queue.remove(conversation_id)
+        self._positions.pop(conversation_id, None)
+        for offer in [o for o in self._offers.values() if o.conversation_id == conversation_id]:
+            self._drop_offer(offer)
+            await self._notifier.offer_withdrawn(offer, reason)
+
+    async def _publish_positions(self) -> None:
+        now = self._clock()
+        waiting = self._queue.ordered()
+        for gone in set(self._positions) - {e.conversation_id for e in waiting}:
+            del self._positions[gone]
+        for position, entry in enumerate(waiting, start=1):
+            eta = estimate_wait_seconds(
+                position, self._agents.values(), self._handle_seconds, now
+            )
+            if self._positions.get(entry.conversation_id) != (position, eta):
+                self._positions[entry.conversation_id] = (position, eta)
+                await self._notifier.queue_position(entry.conversation_id, position, eta)
+
+    def _take(self, agent_id: str, conversation_id: str) -> None:
+        presence = self._agents.get(agent_id)
+        if presence is None or conversation_id in presence.conversations:
+            return
+        now = self._clock()
+        self._agents[agent_id] = presence.with_conversation(conversation_id, now)
+        self._assigned_at[(agent_id, conversation_id)] = now
+
+    def _release(self, agent_id: str, conversation_id: str, at: datetime) -> None:
+        presence = self._agents.get(agent_id)
+        if presence is None:
+            return
+        started = self._assigned_at.pop((agent_id, conversation_id), None)
+        if started is not None:
+            # Exponential average: recent handle times matter more to the next estimate.
+            seconds = max((at - started).total_seconds(), 0.0)
+            self._handle_seconds = 0.8 * self._handle_seconds + 0.2 * seconds
+        wrap = self._settings.wrap_up_seconds
+        until = self._clock() + timedelta(seconds=wrap) if wrap > 0 else None
+        self._agents[agent_id] = presence.without_conversation(conversation_id, until)
+        if until is not None:
+            self._start_timer(f"wrap:{agent_id}", wrap, self._end_wrap_up(agent_id))
+
+    async def _end_wrap_up(self, agent_id: str) -> None:
+        await self._changed()
+
+    async def _requeue_lost_agent(self, agent_id: str) -> None:
+        presence = self._agents.get(agent_id)
+        if presence is None or presence.connections > 0:
+            return
+        for conversation_id in sorted(presence.conversations):
+            log.warning(
+                "agent %s lost for %.0fs: re-queueing conversation %s",
+                agent_id,
+                self._settings.agent_lost_grace_seconds,
+                conversation_id,
+            )
+            try:
+                await self._service.execute(
+                    conversation_id,
+                    Transfer("system", to_queue="general", note="agent_lost"),
+                    actor="system",
+                )
+            except DomainError as error:
+                log.info("re-queue of %s skipped: %s", conversation_id, error.message)
+
+    async def _customer_of(self, conversation_id: str) -> Person:
+        state = await self._service.state(conversation_id)
+        customer_id = state.customer_id if state else ""
+        person = await self._directory.get(customer_id)
+        return person or Person(customer_id, "customer", customer_id)
+
+    def _drop_offer(self, offer: Offer, *, cancel_timer: bool = True) -> None:
+        self._offers.pop(offer.offer_id, None)
+        if cancel_timer:
+            self._cancel_timer(offer.offer_id)
+        else:
+            self._timers.pop(offer.offer_id, None)
+
+    def _start_timer(
+        self, name: str, delay: float, action: Coroutine[Any, Any, None]
+    ) -> None:
+        self._cancel_timer(name)
+
+        async def run() -> None:
+            try:
+                await asyncio.sleep(delay)
+                self._timers.pop(name, None)
+                await action
+            except asyncio.CancelledError:
+                action.close()
+                raise
+            except Exception:
+                log.exception("router timer %s failed", name)
+
+        self._timers[name] = asyncio.create_task(run(), name=f"router:{name}")
+
+    def _cancel_timer(self, name: str) -> None:
+        if task := self._timers.pop(name, None):
+            task.cancel()

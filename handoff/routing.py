@@ -1,0 +1,53 @@
+"""Routing policy, pure: which ready agent gets a waiting conversation, and how long a wait."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import datetime
+
+from handoff.presence import AgentPresence
+from handoff.queue import QueueEntry
+
+__all__ = ["choose_agent", "estimate_wait_seconds"]
+
+
+def choose_agent(
+    entry: QueueEntry, agents: Iterable[AgentPresence], busy_with_offer: set[str], now: datetime
+) -> AgentPresence | None:
+    """The least-loaded ready agent with room, longest since their last assignment.
+
+    Agents who already passed on this conversation are skipped; an agent holds at most one
+    pending offer at a time so an offer is never a race between two conversations.
+    """
+    candidates = [
+        agent
+        for agent in agents
+        if agent.can_take(now)
+        and agent.agent_id not in entry.tried
+        and agent.agent_id not in busy_with_offer
+    ]
+    if not candidates:
+        return None
+    return min(
+        candidates,
+        key=lambda a: (
+            a.load,
+            a.last_assigned_at is not None,
+            a.last_assigned_at or now,
+            a.agent_id,
+        ),
+    )
+
+
+def estimate_wait_seconds(
+    position: int, agents: Iterable[AgentPresence], average_handle_seconds: float, now: datetime
+) -> int:
+    """Position x average handle time / staffed chat slots: a classic, honest estimate.
+
+    Counts slots of agents who are logged in and not 'not ready'; with none staffed the
+    estimate is one handle time per position, so the customer never sees zero for a wait
+    that cannot end soon.
+    """
+    slots = sum(a.capacity for a in agents if a.status(now) in ("ready", "busy", "wrap_up"))
+    return math.ceil(position * average_handle_seconds / max(slots, 1))

@@ -1,0 +1,114 @@
+"""Commands: what someone asks a conversation to do. Validated at the edge, ruled on by `decide`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeAlias
+
+__all__ = [
+    "AssignAgent",
+    "CloseChannel",
+    "CloseConversation",
+    "Command",
+    "Escalate",
+    "HandBack",
+    "MarkRead",
+    "OpenChannel",
+    "SendMessage",
+    "StartConversation",
+    "Transfer",
+]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _empty() -> Mapping[str, Any]:
+    return _EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class StartConversation:
+    customer_id: str
+    channel: str = "chat"
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    actor: str
+    text: str
+    # Extra fields for automatic handlers (kind, intent, suggestions).
+    meta: Mapping[str, Any] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True, slots=True)
+class Escalate:
+    """Ask for a person: the conversation goes to a routing queue with its context."""
+
+    actor: str
+    reason: str
+    queue: str = "general"
+    context: Mapping[str, Any] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True, slots=True)
+class AssignAgent:
+    """Routing gives a queued conversation to an agent who accepted it."""
+
+    agent_id: str
+    actor: str = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class HandBack:
+    actor: str
+    to: str = "bot"
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    actor: str
+    to_agent: str | None = None
+    to_queue: str | None = None
+    note: str | None = None
+    context: Mapping[str, Any] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseConversation:
+    actor: str
+    reason: str = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRead:
+    actor: str
+    up_to_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenChannel:
+    actor: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseChannel:
+    actor: str
+    channel: str
+
+
+Command: TypeAlias = (
+    StartConversation
+    | SendMessage
+    | Escalate
+    | AssignAgent
+    | HandBack
+    | Transfer
+    | CloseConversation
+    | MarkRead
+    | OpenChannel
+    | CloseChannel
+)

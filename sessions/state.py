@@ -1,0 +1,95 @@
+"""Conversation state: a pure fold over the event log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias
+
+from sessions.events import Event
+from sessions.handlers import NONE
+
+__all__ = ["ConversationState", "Status", "apply", "fold"]
+
+Status: TypeAlias = Literal["new", "open", "closed"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _empty() -> Mapping[str, Any]:
+    return _EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    id: str
+    customer_id: str = ""
+    status: Status = "new"
+    handler: str = NONE
+    channels: frozenset[str] = frozenset()
+    last_seq: int = 0
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    # The context handed over at the last switch (intent, summary, transcript...).
+    handoff_context: Mapping[str, Any] = field(default_factory=_empty)
+    # Highest seq each participant has confirmed reading.
+    read_marks: Mapping[str, int] = field(default_factory=_empty)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "customer_id": self.customer_id,
+            "status": self.status,
+            "handler": self.handler,
+            "channels": sorted(self.channels),
+            "last_seq": self.last_seq,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+        }
+
+
+def apply(state: ConversationState, event: Event) -> ConversationState:
+    """The state after `event`. Events are facts: this never refuses one."""
+    if event.seq != state.last_seq + 1:
+        raise ValueError(
+            f"event seq {event.seq} does not follow {state.last_seq} in {state.id}"
+        )
+    s = replace(state, last_seq=event.seq, updated_at=event.at)
+    data = event.data
+    match event.type:
+        case "conversation.started":
+            return replace(
+                s,
+                customer_id=str(data["customer_id"]),
+                status="open",
+                channels=frozenset({str(data["channel"])}),
+                started_at=event.at,
+            )
+        case "handler.changed":
+            context = data.get("context") or {}
+            return replace(
+                s,
+                handler=str(data["to"]),
+                handoff_context=MappingProxyType(dict(context)) if context else s.handoff_context,
+            )
+        case "channel.opened":
+            return replace(s, channels=s.channels | {str(data["channel"])})
+        case "channel.closed":
+            return replace(s, channels=s.channels - {str(data["channel"])})
+        case "message.read":
+            marks = dict(s.read_marks)
+            marks[event.actor] = int(data["up_to_seq"])
+            return replace(s, read_marks=MappingProxyType(marks))
+        case "conversation.closed":
+            return replace(s, status="closed", channels=frozenset())
+        case "message.sent":
+            return s
+
+
+def fold(conversation_id: str, events: Iterable[Event]) -> ConversationState:
+    state = ConversationState(id=conversation_id)
+    for event in events:
+        state = apply(state, event)
+    return state

@@ -1,0 +1,156 @@
+"""A real Tandem server on a free loopback port and real python-socketio clients for it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import socketio
+from aiohttp import web
+
+from gateway.api import SERVICES
+from gateway.app import create_app
+from gateway.context import Services
+from gateway.settings import Settings
+
+DEFAULT_TIMEOUT = 5.0
+
+
+@dataclass
+class RunningServer:
+    url: str
+    app: web.Application
+    runner: web.AppRunner
+
+    @property
+    def services(self) -> Services:
+        return self.app[SERVICES]
+
+    async def login(self, username: str) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{self.url}/api/v1/demo/login", json={"username": username}) as r:
+                assert r.status == 200, await r.text()
+                return dict(await r.json())
+
+    async def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{self.url}{path}", headers=headers) as r:
+                return r.status, await r.json()
+
+    async def client(self, username: str, namespace: str | None = None) -> Client:
+        login = await self.login(username)
+        namespace = namespace or f"/{login['role']}"
+        client = Client(self.url, namespace, login["token"], login)
+        await client.connect()
+        return client
+
+    async def settle(self) -> None:
+        """Let the conductor finish reacting to everything appended so far."""
+        for _ in range(3):
+            await asyncio.sleep(0.01)
+            await self.services.conductor.idle()
+
+
+async def start_server(**overrides: Any) -> RunningServer:
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "demo": True,
+        "offer_timeout_seconds": 30.0,
+        "wrap_up_seconds": 0.0,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    app = create_app(Settings(**values))
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return RunningServer(f"http://127.0.0.1:{port}", app, runner)
+
+
+@dataclass
+class Client:
+    """A socket.io client that records what the server sends."""
+
+    url: str
+    namespace: str
+    token: str
+    login: dict[str, Any]
+    sio: socketio.AsyncClient = field(default_factory=lambda: socketio.AsyncClient(reconnection=False))
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    received: list[tuple[str, Any]] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def id(self) -> str:
+        return str(self.login["id"])
+
+    async def connect(self) -> None:
+        def record(name: str) -> Callable[..., None]:
+            def handler(data: Any = None) -> None:
+                self.received.append((name, data))
+                if name == "event":
+                    self.events[data["conversation_id"]].append(data)
+                self._changed.set()
+
+            return handler
+
+        for name in ("event", "typing", "queue.position", "offer", "offer.withdrawn",
+                     "presence", "assigned", "unassigned", "agent.presence", "server.shutdown"):
+            self.sio.on(name, record(name), namespace=self.namespace)
+        await self.sio.connect(
+            self.url,
+            namespaces=[self.namespace],
+            transports=["websocket"],
+            auth={"token": self.token},
+            wait_timeout=DEFAULT_TIMEOUT,
+        )
+
+    async def call(self, event: str, payload: Any = None, timeout: float = DEFAULT_TIMEOUT) -> Any:
+        if payload is None:
+            return await self.sio.call(event, namespace=self.namespace, timeout=timeout)
+        return await self.sio.call(event, payload, namespace=self.namespace, timeout=timeout)
+
+    async def command(self, event: str, **payload: Any) -> dict[str, Any]:
+        """Send a keyed command; assert it succeeded; return the ack."""
+        payload.setdefault("key", uuid.uuid4().hex)
+        ack = await self.call(event, payload)
+        assert ack["ok"], ack
+        return dict(ack)
+
+    async def wait_for(
+        self, name: str, predicate: Callable[[Any], bool] = lambda _: True,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Any:
+        """The first thing named `name` received (so far or soon) that matches."""
+        async def search() -> Any:
+            while True:
+                for got, data in self.received:
+                    if got == name and predicate(data):
+                        return data
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(search(), timeout)
+
+    async def wait_event(
+        self, conversation_id: str, predicate: Callable[[dict[str, Any]], bool],
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> dict[str, Any]:
+        return dict(await self.wait_for(
+            "event", lambda e: e["conversation_id"] == conversation_id and predicate(e), timeout
+        ))
+
+    def seqs(self, conversation_id: str) -> list[int]:
+        return [e["seq"] for e in self.events[conversation_id]]
+
+    async def close(self) -> None:
+        await self.sio.disconnect()
