@@ -57,11 +57,12 @@ def create_app(settings: Settings) -> web.Application:
     async def emit(event: str, data: dict[str, Any], sid: str, namespace: str) -> None:
         await sio.emit(event, data, to=sid, namespace=namespace)
 
+    delivery = Delivery(store, emit)
     router = Router(
         conversations,
         MemoryRoutingQueue(),
         directory,
-        SocketNotifier(sio),
+        SocketNotifier(sio, delivery),
         RouterSettings(
             offer_timeout_seconds=settings.offer_timeout_seconds,
             wrap_up_seconds=settings.wrap_up_seconds,
@@ -78,7 +79,7 @@ def create_app(settings: Settings) -> web.Application:
         conversations=conversations,
         router=router,
         conductor=Conductor(conversations, router, bot),
-        delivery=Delivery(store, emit),
+        delivery=delivery,
         directory=directory,
         verifier=TokenVerifier(settings),
         issuer=TokenIssuer(settings) if settings.demo else None,

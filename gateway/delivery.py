@@ -33,6 +33,9 @@ class _Cursor:
     sid: str
     namespace: str
     seq: int = 0
+    # Set when the follower loses access (an agent handed the conversation on): events
+    # up to here are still theirs, later ones are not.
+    stop_after: int | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -56,6 +59,7 @@ class Delivery:
         async with cursor.lock:
             # The client's word is the truth about what it has: it may have lost a page.
             cursor.seq = after_seq
+            cursor.stop_after = None
             await self._catch_up(conversation_id, cursor, until=None)
             return cursor.seq
 
@@ -75,6 +79,16 @@ class Delivery:
         if (followed := self._followed.get(sid)) is not None:
             followed.discard(conversation_id)
 
+    async def stop_after(self, sid: str, conversation_id: str, seq: int) -> None:
+        """Deliver `sid` events up to `seq` (inclusive) and nothing after."""
+        cursor = self._cursors.get(conversation_id, {}).get(sid)
+        if cursor is None:
+            return
+        async with cursor.lock:
+            cursor.stop_after = seq
+            await self._catch_up(conversation_id, cursor, until=seq)
+            self.unfollow(sid, conversation_id)
+
     async def publish(self, event: Event) -> None:
         """Hand a newly appended event to every local follower of its conversation."""
         cursors = self._cursors.get(event.conversation_id)
@@ -83,7 +97,9 @@ class Delivery:
         payload = event.to_json()
         for cursor in list(cursors.values()):
             async with cursor.lock:
-                if event.seq <= cursor.seq:
+                if event.seq <= cursor.seq or (
+                    cursor.stop_after is not None and event.seq > cursor.stop_after
+                ):
                     continue
                 if event.seq > cursor.seq + 1:
                     await self._catch_up(event.conversation_id, cursor, until=event.seq - 1)

@@ -10,6 +10,7 @@ from typing import Any
 
 import socketio
 
+from gateway.delivery import Delivery
 from handoff.ports import Offer, Person
 from handoff.presence import AgentPresence
 
@@ -27,8 +28,9 @@ def conversation_room(conversation_id: str) -> str:
 
 
 class SocketNotifier:
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(self, sio: socketio.AsyncServer, delivery: Delivery) -> None:
         self._sio = sio
+        self._delivery = delivery
 
     async def _emit(self, event: str, data: dict[str, Any], room: str, namespace: str) -> None:
         try:
@@ -63,6 +65,13 @@ class SocketNotifier:
                 "context": dict(context)}
         await self._emit("assigned", data, agent_room(agent_id), "/agent")
 
-    async def unassigned(self, agent_id: str, conversation_id: str, reason: str) -> None:
-        data = {"conversation_id": conversation_id, "reason": reason}
+    async def unassigned(
+        self, agent_id: str, conversation_id: str, reason: str, last_seq: int
+    ) -> None:
+        # The agent's tabs stop following: they see the switch away, nothing after it.
+        room = conversation_room(conversation_id)
+        for sid, _ in list(self._sio.manager.get_participants("/agent", agent_room(agent_id))):
+            await self._delivery.stop_after(sid, conversation_id, last_seq)
+            await self._sio.leave_room(sid, room, namespace="/agent")
+        data = {"conversation_id": conversation_id, "reason": reason, "last_seq": last_seq}
         await self._emit("unassigned", data, agent_room(agent_id), "/agent")

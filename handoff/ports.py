@@ -59,4 +59,9 @@ class RoutingNotifier(Protocol):
         self, agent_id: str, conversation_id: str, customer: Person, context: Mapping[str, Any]
     ) -> None: ...
 
-    async def unassigned(self, agent_id: str, conversation_id: str, reason: str) -> None: ...
+    async def unassigned(
+        self, agent_id: str, conversation_id: str, reason: str, last_seq: int
+    ) -> None:
+        """The agent no longer serves the conversation; `last_seq` is the last event they
+        may see (the switch away from them)."""
+        ...

@@ -12,7 +12,8 @@ import asyncio
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
+from functools import partial
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -96,7 +97,7 @@ class Router:
                 self._start_timer(
                     f"lost:{agent_id}",
                     self._settings.agent_lost_grace_seconds,
-                    self._requeue_lost_agent(agent_id),
+                    partial(self._requeue_lost_agent, agent_id),
                 )
         await self._changed()
 
@@ -184,7 +185,7 @@ class Router:
         if (agent := agent_of(old)) is not None:
             self._release(agent, event.conversation_id, event.at)
             await self._notifier.unassigned(
-                agent, event.conversation_id, str(event.data["reason"])
+                agent, event.conversation_id, str(event.data["reason"]), event.seq
             )
         if (agent := agent_of(new)) is not None:
             self._take(agent, event.conversation_id)
@@ -291,7 +292,7 @@ class Router:
             timeout_seconds=timeout,
         )
         self._offers[offer.offer_id] = offer
-        self._start_timer(offer.offer_id, timeout, self._expire(offer))
+        self._start_timer(offer.offer_id, timeout, partial(self._expire, offer))
         log.info(
             "offer %s: conversation %s to agent %s (%.0fs)",
             offer.offer_id,
@@ -359,10 +360,7 @@ class Router:
         until = self._clock() + timedelta(seconds=wrap) if wrap > 0 else None
         self._agents[agent_id] = presence.without_conversation(conversation_id, until)
         if until is not None:
-            self._start_timer(f"wrap:{agent_id}", wrap, self._end_wrap_up(agent_id))
-
-    async def _end_wrap_up(self, agent_id: str) -> None:
-        await self._changed()
+            self._start_timer(f"wrap:{agent_id}", wrap, self._changed)
 
     async def _requeue_lost_agent(self, agent_id: str) -> None:
         presence = self._agents.get(agent_id)
@@ -398,7 +396,7 @@ class Router:
             self._timers.pop(offer.offer_id, None)
 
     def _start_timer(
-        self, name: str, delay: float, action: Coroutine[Any, Any, None]
+        self, name: str, delay: float, action: Callable[[], Awaitable[None]]
     ) -> None:
         self._cancel_timer(name)
 
@@ -406,10 +404,7 @@ class Router:
             try:
                 await asyncio.sleep(delay)
                 self._timers.pop(name, None)
-                await action
-            except asyncio.CancelledError:
-                action.close()
-                raise
+                await action()
             except Exception:
                 log.exception("router timer %s failed", name)
 
