@@ -10,7 +10,9 @@ from sessions.state import ConversationState
 __all__ = ["check_can_read"]
 
 
-def check_can_read(principal: Principal, state: ConversationState | None, conversation_id: str) -> ConversationState:
+def check_can_read(
+    principal: Principal, state: ConversationState | None, conversation_id: str
+) -> ConversationState:
     """The state if `principal` may read it; otherwise `not_found` for customers (an
     outsider learns nothing, not even that the id exists) and `forbidden` for staff."""
     if state is None:

@@ -110,8 +110,13 @@ async def demo_login(request: web.Request) -> web.Response:
         raise DomainError("not_found", f"no demo user {username!r}")
     token, expires = services.issuer.issue(person)
     return web.json_response(
-        {"token": token, "role": person.role, "id": person.id, "name": person.name,
-         "expires_at": expires.isoformat()}
+        {
+            "token": token,
+            "role": person.role,
+            "id": person.id,
+            "name": person.name,
+            "expires_at": expires.isoformat(),
+        }
     )
 
 
@@ -159,9 +164,7 @@ async def conversation_events(request: web.Request) -> web.Response:
     after = _int_param(request, "after_seq", 0, 0, 2**62)
     limit = _int_param(request, "limit", 500, 1, 5000)
     events = await services.conversations.history(conversation_id, after, limit)
-    return web.json_response(
-        {"events": [e.to_json() for e in events], "last_seq": state.last_seq}
-    )
+    return web.json_response({"events": [e.to_json() for e in events], "last_seq": state.last_seq})
 
 
 async def list_agents(request: web.Request) -> web.Response:
@@ -177,8 +180,14 @@ async def list_agents(request: web.Request) -> web.Response:
         agents.append(
             presence.to_json(now)
             if presence
-            else {"agent_id": person.id, "name": person.name, "status": "offline", "load": 0,
-                  "capacity": services.settings.agent_capacity, "conversations": []}
+            else {
+                "agent_id": person.id,
+                "name": person.name,
+                "status": "offline",
+                "load": 0,
+                "capacity": services.settings.agent_capacity,
+                "conversations": [],
+            }
         )
     agents.extend(p.to_json(now) for p in online.values())
     return web.json_response({"agents": sorted(agents, key=lambda a: a["agent_id"])})

@@ -128,9 +128,7 @@ async def _say_goodbye(app: web.Application) -> None:
     sio = app[SIO]
     for namespace in ("/customer", "/agent", "/supervisor"):
         with contextlib.suppress(Exception):
-            await sio.emit(
-                "server.shutdown", {"reconnect": True}, namespace=namespace
-            )
+            await sio.emit("server.shutdown", {"reconnect": True}, namespace=namespace)
     with contextlib.suppress(Exception):
         await sio.eio.disconnect()  # every client, all namespaces
     await sio.shutdown()

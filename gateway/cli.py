@@ -1,7 +1,7 @@
 """`python -m gateway`: run Tandem.
 
-    python -m gateway serve --demo        try it: demo users, in-memory store
-    python -m gateway serve --config tandem.toml
+python -m gateway serve --demo        try it: demo users, in-memory store
+python -m gateway serve --config tandem.toml
 """
 
 from __future__ import annotations

@@ -126,8 +126,11 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
         state = await self._readable(principal, command.conversation_id)
         if state.status != "open" or self.role == "supervisor":
             return ok()
-        data = {"conversation_id": command.conversation_id, "actor": principal.actor,
-                "active": command.active}
+        data = {
+            "conversation_id": command.conversation_id,
+            "actor": principal.actor,
+            "active": command.active,
+        }
         room = conversation_room(command.conversation_id)
         for namespace in ("/customer", "/agent", "/supervisor"):
             await self.server.emit("typing", data, to=room, namespace=namespace, skip_sid=sid)
@@ -263,7 +266,10 @@ class AgentNamespace(_Namespace):
             )
         if command.to_agent is not None:
             outcome = await self.services.router.transfer_to_agent(
-                principal.actor, command.conversation_id, command.to_agent, command.note,
+                principal.actor,
+                command.conversation_id,
+                command.to_agent,
+                command.note,
                 command.key,
             )
             return ok(outcome)

@@ -43,13 +43,19 @@ class SocketNotifier:
         await self._emit("offer", offer.to_json(), agent_room(offer.agent_id), "/agent")
 
     async def offer_withdrawn(self, offer: Offer, reason: str) -> None:
-        data = {"offer_id": offer.offer_id, "conversation_id": offer.conversation_id,
-                "reason": reason}
+        data = {
+            "offer_id": offer.offer_id,
+            "conversation_id": offer.conversation_id,
+            "reason": reason,
+        }
         await self._emit("offer.withdrawn", data, agent_room(offer.agent_id), "/agent")
 
     async def queue_position(self, conversation_id: str, position: int, eta_seconds: int) -> None:
-        data = {"conversation_id": conversation_id, "position": position,
-                "estimated_wait_seconds": eta_seconds}
+        data = {
+            "conversation_id": conversation_id,
+            "position": position,
+            "estimated_wait_seconds": eta_seconds,
+        }
         await self._emit("queue.position", data, conversation_room(conversation_id), "/customer")
 
     async def presence(self, presence: AgentPresence) -> None:
@@ -60,9 +66,11 @@ class SocketNotifier:
     async def assigned(
         self, agent_id: str, conversation_id: str, customer: Person, context: Mapping[str, Any]
     ) -> None:
-        data = {"conversation_id": conversation_id,
-                "customer": {"id": customer.id, "name": customer.name},
-                "context": dict(context)}
+        data = {
+            "conversation_id": conversation_id,
+            "customer": {"id": customer.id, "name": customer.name},
+            "context": dict(context),
+        }
         await self._emit("assigned", data, agent_room(agent_id), "/agent")
 
     async def unassigned(

@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port to listen on (0: any free).")
     demo: bool = Field(
-        False, description="Demo mode: demo users and a login that mints tokens. Never in production."
+        False,
+        description="Demo mode: demo users and a login that mints tokens. Never in production.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -67,9 +68,13 @@ class Settings(BaseSettings):
     def _demo_secret(cls, values: Any) -> Any:
         # A demo needs no secret from the operator: tokens it mints live as long as the
         # process does, which is exactly what a demo wants.
-        if isinstance(values, dict) and _truthy(values.get("demo")) and not values.get("jwt_secret"):
-            if values.get("jwt_algorithm", "HS256") == "HS256":
-                values = {**values, "jwt_secret": secrets.token_urlsafe(48)}
+        if (
+            isinstance(values, dict)
+            and _truthy(values.get("demo"))
+            and not values.get("jwt_secret")
+            and values.get("jwt_algorithm", "HS256") == "HS256"
+        ):
+            values = {**values, "jwt_secret": secrets.token_urlsafe(48)}
         return values
 
     @model_validator(mode="after")
@@ -102,7 +107,6 @@ class Settings(BaseSettings):
         if config:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
         return tuple(sources)
-
 
 
 def _truthy(value: Any) -> bool:

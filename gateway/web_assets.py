@@ -8,8 +8,12 @@ from aiohttp import web
 
 __all__ = ["default_web_root", "web_routes"]
 
-_PAGES = {"/": "index.html", "/customer": "customer.html", "/agent": "agent.html",
-          "/supervisor": "supervisor.html"}
+_PAGES = {
+    "/": "index.html",
+    "/customer": "customer.html",
+    "/agent": "agent.html",
+    "/supervisor": "supervisor.html",
+}
 _VENDOR = ("node_modules", "socket.io-client", "dist")
 
 

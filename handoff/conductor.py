@@ -8,8 +8,8 @@ in log order, so a bot never answers out of turn.
 from __future__ import annotations
 
 import logging
-from functools import partial
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from handoff.context import handoff_context

@@ -25,7 +25,9 @@ def last_intent(history: Sequence[Event]) -> str | None:
     return None
 
 
-def handoff_context(history: Sequence[Event], reason: str, note: str | None = None) -> dict[str, Any]:
+def handoff_context(
+    history: Sequence[Event], reason: str, note: str | None = None
+) -> dict[str, Any]:
     """Intent, a short summary and the transcript, for a customer's direct request."""
     intent = last_intent(history)
     customer_texts = [

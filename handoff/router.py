@@ -13,9 +13,9 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from functools import partial
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from handoff.directory import Directory
@@ -124,9 +124,15 @@ class Router:
         for accepted_offer, accepted_agent, conversation_id in self._accepted:
             if accepted_offer == offer_id and accepted_agent == agent_id:
                 # A retry of an accept that went through: the service replays its ack.
-                return await self._service.execute(
-                    conversation_id, AssignAgent(agent_id, actor), actor=actor, key=key
-                )
+                # Under another key it is a second accept of a spent offer.
+                try:
+                    return await self._service.execute(
+                        conversation_id, AssignAgent(agent_id, actor), actor=actor, key=key
+                    )
+                except DomainError:
+                    raise DomainError(
+                        "not_found", f"offer {offer_id} was already accepted"
+                    ) from None
         offer = self._offers.get(offer_id)
         if offer is None or offer.agent_id != agent_id:
             raise DomainError("not_found", f"no offer {offer_id} for you (expired or taken)")
@@ -332,9 +338,7 @@ class Router:
         for gone in set(self._positions) - {e.conversation_id for e in waiting}:
             del self._positions[gone]
         for position, entry in enumerate(waiting, start=1):
-            eta = estimate_wait_seconds(
-                position, self._agents.values(), self._handle_seconds, now
-            )
+            eta = estimate_wait_seconds(position, self._agents.values(), self._handle_seconds, now)
             if self._positions.get(entry.conversation_id) != (position, eta):
                 self._positions[entry.conversation_id] = (position, eta)
                 await self._notifier.queue_position(entry.conversation_id, position, eta)
@@ -395,9 +399,7 @@ class Router:
         else:
             self._timers.pop(offer.offer_id, None)
 
-    def _start_timer(
-        self, name: str, delay: float, action: Callable[[], Awaitable[None]]
-    ) -> None:
+    def _start_timer(self, name: str, delay: float, action: Callable[[], Awaitable[None]]) -> None:
         self._cancel_timer(name)
 
         async def run() -> None:

@@ -173,9 +173,7 @@ def _mark_read(state: ConversationState, command: MarkRead, now: datetime) -> li
     else:
         raise DomainError("forbidden", f"{actor} has no read receipts")
     if command.up_to_seq < 1 or command.up_to_seq > state.last_seq:
-        raise DomainError(
-            "invalid_payload", f"up_to_seq: must be between 1 and {state.last_seq}"
-        )
+        raise DomainError("invalid_payload", f"up_to_seq: must be between 1 and {state.last_seq}")
     if command.up_to_seq <= state.read_marks.get(actor, 0):
         return []  # Already read that far: a receipt never moves backwards.
     return [NewEvent("message.read", actor, now, {"up_to_seq": command.up_to_seq})]

@@ -53,9 +53,7 @@ class ConversationState:
 def apply(state: ConversationState, event: Event) -> ConversationState:
     """The state after `event`. Events are facts: this never refuses one."""
     if event.seq != state.last_seq + 1:
-        raise ValueError(
-            f"event seq {event.seq} does not follow {state.last_seq} in {state.id}"
-        )
+        raise ValueError(f"event seq {event.seq} does not follow {state.last_seq} in {state.id}")
     s = replace(state, last_seq=event.seq, updated_at=event.at)
     data = event.data
     match event.type:

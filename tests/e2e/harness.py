@@ -32,16 +32,18 @@ class RunningServer:
         return self.app[SERVICES]
 
     async def login(self, username: str) -> dict[str, Any]:
-        async with aiohttp.ClientSession() as http:
-            async with http.post(f"{self.url}/api/v1/demo/login", json={"username": username}) as r:
-                assert r.status == 200, await r.text()
-                return dict(await r.json())
+        url = f"{self.url}/api/v1/demo/login"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, json={"username": username}) as r,
+        ):
+            assert r.status == 200, await r.text()
+            return dict(await r.json())
 
     async def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{self.url}{path}", headers=headers) as r:
-                return r.status, await r.json()
+        async with aiohttp.ClientSession() as http, http.get(self.url + path, headers=headers) as r:
+            return r.status, await r.json()
 
     async def client(self, username: str, namespace: str | None = None) -> Client:
         login = await self.login(username)
@@ -84,7 +86,9 @@ class Client:
     namespace: str
     token: str
     login: dict[str, Any]
-    sio: socketio.AsyncClient = field(default_factory=lambda: socketio.AsyncClient(reconnection=False))
+    sio: socketio.AsyncClient = field(
+        default_factory=lambda: socketio.AsyncClient(reconnection=False)
+    )
     events: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     received: list[tuple[str, Any]] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -103,8 +107,18 @@ class Client:
 
             return handler
 
-        for name in ("event", "typing", "queue.position", "offer", "offer.withdrawn",
-                     "presence", "assigned", "unassigned", "agent.presence", "server.shutdown"):
+        for name in (
+            "event",
+            "typing",
+            "queue.position",
+            "offer",
+            "offer.withdrawn",
+            "presence",
+            "assigned",
+            "unassigned",
+            "agent.presence",
+            "server.shutdown",
+        ):
             self.sio.on(name, record(name), namespace=self.namespace)
         await self.sio.connect(
             self.url,
@@ -127,10 +141,13 @@ class Client:
         return dict(ack)
 
     async def wait_for(
-        self, name: str, predicate: Callable[[Any], bool] = lambda _: True,
+        self,
+        name: str,
+        predicate: Callable[[Any], bool] = lambda _: True,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> Any:
         """The first thing named `name` received (so far or soon) that matches."""
+
         async def search() -> Any:
             while True:
                 for got, data in self.received:
@@ -142,12 +159,16 @@ class Client:
         return await asyncio.wait_for(search(), timeout)
 
     async def wait_event(
-        self, conversation_id: str, predicate: Callable[[dict[str, Any]], bool],
+        self,
+        conversation_id: str,
+        predicate: Callable[[dict[str, Any]], bool],
         timeout: float = DEFAULT_TIMEOUT,
     ) -> dict[str, Any]:
-        return dict(await self.wait_for(
-            "event", lambda e: e["conversation_id"] == conversation_id and predicate(e), timeout
-        ))
+        return dict(
+            await self.wait_for(
+                "event", lambda e: e["conversation_id"] == conversation_id and predicate(e), timeout
+            )
+        )
 
     def seqs(self, conversation_id: str) -> list[int]:
         return [e["seq"] for e in self.events[conversation_id]]

@@ -8,8 +8,11 @@ from tests.e2e.harness import Client, RunningServer
 
 
 def bot_messages(client: Client, conversation_id: str) -> list[dict[str, Any]]:
-    return [e for e in client.events[conversation_id]
-            if e["type"] == "message.sent" and e["actor"] == "bot"]
+    return [
+        e
+        for e in client.events[conversation_id]
+        if e["type"] == "message.sent" and e["actor"] == "bot"
+    ]
 
 
 async def start(customer: Client) -> str:
@@ -36,17 +39,21 @@ async def test_bot_then_agent_then_bot_in_one_conversation(
     cid = await start(alice)
 
     # The bot answers a knowledge question.
-    asked = await alice.command("message.send", conversation_id=cid,
-                                text="What time do your branches open on Saturday?")
+    asked = await alice.command(
+        "message.send", conversation_id=cid, text="What time do your branches open on Saturday?"
+    )
     answer = await alice.wait_event(cid, lambda e: e["actor"] == "bot" and e["seq"] > asked["seq"])
     assert answer["data"]["kind"] == "answer", answer
     assert "hour" in answer["data"]["text"].lower() or "open" in answer["data"]["text"].lower()
 
     # The customer asks for a person; an agent is offered the conversation with context.
     anna = await ready_agent(server, clients, "anna")
-    await alice.command("message.send", conversation_id=cid,
-                        text="I would like to talk to a real person please")
-    await alice.wait_event(cid, lambda e: e["type"] == "handler.changed" and e["data"]["to"] == "queue")
+    await alice.command(
+        "message.send", conversation_id=cid, text="I would like to talk to a real person please"
+    )
+    await alice.wait_event(
+        cid, lambda e: e["type"] == "handler.changed" and e["data"]["to"] == "queue"
+    )
     offer = await anna.wait_for("offer", lambda o: o["conversation_id"] == cid)
     assert offer["customer"] == {"id": "alice", "name": "Alice Martin"}
     context = offer["context"]
@@ -57,8 +64,9 @@ async def test_bot_then_agent_then_bot_in_one_conversation(
 
     accepted = await anna.command("offer.accept", offer_id=offer["offer_id"])
     assert accepted["conversation_id"] == cid
-    switch = await alice.wait_event(cid, lambda e: e["type"] == "handler.changed"
-                                    and e["data"]["to"] == "agent:anna")
+    switch = await alice.wait_event(
+        cid, lambda e: e["type"] == "handler.changed" and e["data"]["to"] == "agent:anna"
+    )
     assert switch["data"]["from"] == "queue" and switch["data"]["reason"] == "assigned"
     # The agent's socket now follows the conversation from its first event.
     await anna.wait_event(cid, lambda e: e["seq"] == switch["seq"])
@@ -79,26 +87,31 @@ async def test_bot_then_agent_then_bot_in_one_conversation(
     await alice.wait_event(cid, lambda e: e["seq"] > back["seq"] and e["actor"] == "bot")
     unassigned = await anna.wait_for("unassigned", lambda u: u["conversation_id"] == cid)
     assert unassigned["last_seq"] == back["seq"]
-    question = await alice.command("message.send", conversation_id=cid,
-                                   text="How do I reset my mobile banking password?")
-    again = await alice.wait_event(cid, lambda e: e["actor"] == "bot" and e["seq"] > question["seq"])
+    question = await alice.command(
+        "message.send", conversation_id=cid, text="How do I reset my mobile banking password?"
+    )
+    again = await alice.wait_event(
+        cid, lambda e: e["actor"] == "bot" and e["seq"] > question["seq"]
+    )
     assert again["data"]["kind"] in ("answer", "clarify")
 
     # One conversation, one continuous seq, every event in the log, seen by the customer.
     await server.settle()
-    status, body = await server.get(f"/api/v1/conversations/{cid}/events",
-                                    alice.login["token"])
+    status, body = await server.get(f"/api/v1/conversations/{cid}/events", alice.login["token"])
     assert status == 200
     log = body["events"]
     assert [e["seq"] for e in log] == list(range(1, len(log) + 1))
     assert alice.seqs(cid) == [e["seq"] for e in log]
     handlers = [(e["data"]["from"], e["data"]["to"]) for e in log if e["type"] == "handler.changed"]
-    assert handlers == [("none", "bot"), ("bot", "queue"), ("queue", "agent:anna"),
-                        ("agent:anna", "bot")]
+    assert handlers == [
+        ("none", "bot"),
+        ("bot", "queue"),
+        ("queue", "agent:anna"),
+        ("agent:anna", "bot"),
+    ]
     # The agent saw everything up to the hand-back and nothing after it.
     assert anna.seqs(cid) == list(range(1, back["seq"] + 1))
-    conversations = await server.get("/api/v1/conversations?customer_id=alice",
-                                     anna.login["token"])
+    conversations = await server.get("/api/v1/conversations?customer_id=alice", anna.login["token"])
     assert [c["id"] for c in conversations[1]["conversations"]] == [cid]
 
 

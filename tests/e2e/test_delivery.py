@@ -58,8 +58,10 @@ async def test_resume_while_messages_are_arriving_has_no_gap_or_duplicate(
     await alice.close()
 
     async def talk() -> list[int]:
-        return [(await anna.command("message.send", conversation_id=cid, text=f"m{i}"))["seq"]
-                for i in range(60)]
+        return [
+            (await anna.command("message.send", conversation_id=cid, text=f"m{i}"))["seq"]
+            for i in range(60)
+        ]
 
     again = await server.client("alice")
     clients.append(again)
@@ -79,7 +81,9 @@ async def test_retried_keys_are_not_duplicated(
     first_start = await alice.call("conversation.start", {"key": "start-1"})
     cid = first_start["conversation_id"]
     assert await alice.call("conversation.start", {"key": "start-1"}) == {
-        **first_start, "created": first_start["created"]}
+        **first_start,
+        "created": first_start["created"],
+    }
 
     payload = {"key": "msg-1", "conversation_id": cid, "text": "Is my card blocked?"}
     acks = [await alice.call("message.send", payload) for _ in range(3)]

@@ -17,8 +17,12 @@ T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 def started(customer: str, at: datetime = T0) -> list[NewEvent]:
     return [
-        NewEvent("conversation.started", f"customer:{customer}", at,
-                 {"customer_id": customer, "channel": "chat"}),
+        NewEvent(
+            "conversation.started",
+            f"customer:{customer}",
+            at,
+            {"customer_id": customer, "channel": "chat"},
+        ),
         NewEvent("handler.changed", "system", at, {"from": "none", "to": "bot", "reason": "start"}),
     ]
 
@@ -51,7 +55,11 @@ class StoreContract:
         await store.append("c1", 2, [NewEvent("message.sent", "bot", at, data)])
         event = (await store.read("c1", 2))[0]
         assert (event.conversation_id, event.seq, event.type, event.actor) == (
-            "c1", 3, "message.sent", "bot")
+            "c1",
+            3,
+            "message.sent",
+            "bot",
+        )
         assert event.at == at
         assert dict(event.data) == data
 
@@ -92,14 +100,31 @@ class StoreContract:
     async def test_load_projects_state(self, store: SessionStore) -> None:
         assert await store.load("c1") is None
         await store.append("c1", 0, started("alice"))
-        await store.append("c1", 2, [
-            NewEvent("handler.changed", "bot", T0, {"from": "bot", "to": "queue",
-                     "reason": "escalation", "context": {"intent": "fraud"}}),
-        ])
+        await store.append(
+            "c1",
+            2,
+            [
+                NewEvent(
+                    "handler.changed",
+                    "bot",
+                    T0,
+                    {
+                        "from": "bot",
+                        "to": "queue",
+                        "reason": "escalation",
+                        "context": {"intent": "fraud"},
+                    },
+                ),
+            ],
+        )
         state = await store.load("c1")
         assert state is not None
         assert (state.customer_id, state.status, state.handler, state.last_seq) == (
-            "alice", "open", "queue", 3)
+            "alice",
+            "open",
+            "queue",
+            3,
+        )
         assert state.channels == frozenset({"chat"})
         assert state.handoff_context["intent"] == "fraud"
 
@@ -107,16 +132,29 @@ class StoreContract:
         await store.append("a1", 0, started("alice", T0))
         await store.append("b1", 0, started("bob", T0 + timedelta(seconds=1)))
         await store.append("a2", 0, started("alice", T0 + timedelta(seconds=2)))
-        await store.append("a1", 2, [
-            NewEvent("handler.changed", "system", T0 + timedelta(seconds=3),
-                     {"from": "bot", "to": "none", "reason": "close"}),
-            NewEvent("conversation.closed", "system", T0 + timedelta(seconds=3),
-                     {"reason": "resolved"}),
-        ])
+        await store.append(
+            "a1",
+            2,
+            [
+                NewEvent(
+                    "handler.changed",
+                    "system",
+                    T0 + timedelta(seconds=3),
+                    {"from": "bot", "to": "none", "reason": "close"},
+                ),
+                NewEvent(
+                    "conversation.closed",
+                    "system",
+                    T0 + timedelta(seconds=3),
+                    {"reason": "resolved"},
+                ),
+            ],
+        )
         alice = await store.list_conversations(ConversationQuery(customer_id="alice"))
         assert [s.id for s in alice] == ["a1", "a2"]  # most recently updated first
         open_alice = await store.list_conversations(
-            ConversationQuery(customer_id="alice", status="open"))
+            ConversationQuery(customer_id="alice", status="open")
+        )
         assert [s.id for s in open_alice] == ["a2"]
         bots = await store.list_conversations(ConversationQuery(handler="bot"))
         assert {s.id for s in bots} == {"a2", "b1"}

@@ -42,13 +42,18 @@ def test_start_opens_with_the_bot_as_one_logged_switch() -> None:
     assert [e.type for e in new] == ["conversation.started", "handler.changed"]
     assert new[1].data == {"from": "none", "to": "bot", "reason": "start"}
     assert (state.status, state.handler, state.customer_id, state.last_seq) == (
-        "open", "bot", "alice", 2)
+        "open",
+        "bot",
+        "alice",
+        2,
+    )
     assert refused(state, c.StartConversation("alice")) == "invalid_state"
 
 
 def test_unknown_channel_is_refused() -> None:
     assert refused(ConversationState(id="c1"), c.StartConversation("alice", "fax")) == (
-        "invalid_payload")
+        "invalid_payload"
+    )
 
 
 def test_commands_on_a_missing_conversation_are_not_found() -> None:
@@ -64,8 +69,10 @@ def test_customer_may_write_only_their_own_conversation() -> None:
 
 
 def test_escalation_switches_bot_to_queue_with_context() -> None:
-    state, new = run(started(), c.Escalate("bot", "sensitive_intent", "fraud",
-                                           {"intent": "fraud", "summary": "s"}))
+    state, new = run(
+        started(),
+        c.Escalate("bot", "sensitive_intent", "fraud", {"intent": "fraud", "summary": "s"}),
+    )
     assert new[0].data["from"] == "bot" and new[0].data["to"] == "queue"
     assert new[0].data["context"] == {"intent": "fraud", "summary": "s", "queue": "fraud"}
     assert state.handler == "queue"
@@ -106,10 +113,12 @@ def test_transfer_to_agent_or_queue() -> None:
     state, new = run(state, c.Transfer("agent:ben", to_queue="cards"))
     assert state.handler == "queue" and new[0].data["context"]["queue"] == "cards"
     assert refused(with_agent("anna"), c.Transfer("agent:anna", to_agent="anna")) == (
-        "invalid_state")
+        "invalid_state"
+    )
     assert refused(with_agent("anna"), c.Transfer("agent:anna")) == "invalid_payload"
     assert refused(with_agent("anna"), c.Transfer("agent:anna", "ben", "general")) == (
-        "invalid_payload")
+        "invalid_payload"
+    )
 
 
 def test_system_requeues_a_lost_agents_conversation() -> None:

@@ -42,12 +42,14 @@ class RecordingNotifier:
     async def presence(self, presence: AgentPresence) -> None:
         self.presences.append(presence.to_json(utc_now()))
 
-    async def assigned(self, agent_id: str, conversation_id: str, customer: Person,
-                       context: Mapping[str, Any]) -> None:
+    async def assigned(
+        self, agent_id: str, conversation_id: str, customer: Person, context: Mapping[str, Any]
+    ) -> None:
         self.assigned_to.append((agent_id, conversation_id))
 
-    async def unassigned(self, agent_id: str, conversation_id: str, reason: str,
-                         last_seq: int) -> None:
+    async def unassigned(
+        self, agent_id: str, conversation_id: str, reason: str, last_seq: int
+    ) -> None:
         self.unassigned_from.append((agent_id, conversation_id, last_seq))
 
 
@@ -62,8 +64,8 @@ class World:
         outcome = await self.service.start(customer, "chat", key=f"start-{customer}")
         cid = outcome.conversation_id
         await self.service.execute(
-            cid, c.Escalate("bot", "customer_request", context={"priority": priority}),
-            actor="bot")
+            cid, c.Escalate("bot", "customer_request", context={"priority": priority}), actor="bot"
+        )
         await self.sync()
         return cid
 
@@ -82,10 +84,19 @@ async def world() -> AsyncIterator[World]:
     store = MemoryStore()
     service = ConversationService(store, LocalLocks())
     notifier = RecordingNotifier()
-    router = Router(service, MemoryRoutingQueue(), MemoryDirectory(), notifier,
-                    RouterSettings(offer_timeout_seconds=0.1, wrap_up_seconds=0,
-                                   agent_capacity=2, agent_lost_grace_seconds=0.1),
-                    clock=utc_now)
+    router = Router(
+        service,
+        MemoryRoutingQueue(),
+        MemoryDirectory(),
+        notifier,
+        RouterSettings(
+            offer_timeout_seconds=0.1,
+            wrap_up_seconds=0,
+            agent_capacity=2,
+            agent_lost_grace_seconds=0.1,
+        ),
+        clock=utc_now,
+    )
     w = World(service, router, notifier, store)
     feed = store.subscribe()
 
