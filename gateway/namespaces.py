@@ -264,21 +264,15 @@ class AgentNamespace(_Namespace):
             raise schemas.PayloadError(
                 "invalid_payload", "give exactly one of to_agent and to_queue"
             )
-        if command.to_agent is not None:
-            outcome = await self.services.router.transfer_to_agent(
-                principal.actor,
-                command.conversation_id,
-                command.to_agent,
-                command.note,
-                command.key,
-            )
-            return ok(outcome)
-        return await self._execute(
-            principal,
+        outcome = await self.services.router.transfer(
+            principal.actor,
             command.conversation_id,
-            commands.Transfer(principal.actor, to_queue=command.to_queue, note=command.note),
-            command.key,
+            to_agent=command.to_agent,
+            to_queue=command.to_queue,
+            note=command.note,
+            key=command.key,
         )
+        return ok(outcome)
 
     async def _close(self, sid: str, principal: Principal, payload: Any) -> Ack:
         command = schemas.parse(schemas.Close, payload)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sessions.events import Event
@@ -25,11 +25,25 @@ def last_intent(history: Sequence[Event]) -> str | None:
     return None
 
 
+_REASONS = {
+    "customer_request": "Customer asked for a person.",
+    "transfer": "Transferred by the previous agent.",
+    "agent_lost": "The previous agent lost their connection.",
+}
+
+
 def handoff_context(
-    history: Sequence[Event], reason: str, note: str | None = None
+    history: Sequence[Event],
+    reason: str,
+    note: str | None = None,
+    previous: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Intent, a short summary and the transcript, for a customer's direct request."""
-    intent = last_intent(history)
+    """Intent, a short summary and the transcript for whoever takes over next.
+
+    `previous` is the context handed over last time: its intent survives a transfer, so
+    the third person to serve a customer still knows what the bot understood first.
+    """
+    intent = last_intent(history) or (previous or {}).get("intent")
     customer_texts = [
         str(e.data.get("text", ""))
         for e in history
@@ -48,7 +62,7 @@ def handoff_context(
         if len(quote) > _QUOTE_CHARS:
             quote = quote[: _QUOTE_CHARS - 1] + "…"
         parts.append(f"Last customer message: “{quote}”.")
-    parts.append("Customer asked for a person." if reason == "customer_request" else reason)
+    parts.append(_REASONS.get(reason, reason))
     context: dict[str, Any] = {
         "reason": reason,
         "intent": intent,

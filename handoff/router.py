@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from handoff.context import handoff_context
 from handoff.directory import Directory
 from handoff.ports import Offer, Person, RoutingNotifier
 from handoff.presence import AgentPresence, ChosenStatus
@@ -160,17 +161,32 @@ class Router:
         self._queue.mark_tried(offer.conversation_id, agent_id)
         await self._changed()
 
-    # -- transfers (agent to agent) --------------------------------------------------
+    # -- transfers --------------------------------------------------------------------
 
-    async def transfer_to_agent(
-        self, actor: str, conversation_id: str, to_agent: str, note: str | None, key: str
+    async def transfer(
+        self,
+        actor: str,
+        conversation_id: str,
+        *,
+        to_agent: str | None = None,
+        to_queue: str | None = None,
+        note: str | None = None,
+        key: str | None = None,
+        reason: str = "transfer",
     ) -> CommandOutcome:
-        target = self._agents.get(to_agent)
-        if target is None or target.connections == 0:
-            raise DomainError("not_found", f"agent {to_agent} is not online")
+        """Move a conversation an agent serves to another agent or a queue, handing over
+        a fresh context (summary and transcript include the agent's part)."""
+        if to_agent is not None:
+            target = self._agents.get(to_agent)
+            if target is None or target.connections == 0:
+                raise DomainError("not_found", f"agent {to_agent} is not online")
+        state = await self._service.state(conversation_id)
+        history = await self._service.history(conversation_id)
+        previous = state.handoff_context if state else None
+        context = handoff_context(history, reason, note, previous)
         return await self._service.execute(
             conversation_id,
-            Transfer(actor, to_agent=to_agent, note=note),
+            Transfer(actor, to_agent=to_agent, to_queue=to_queue, note=note, context=context),
             actor=actor,
             key=key,
         )
@@ -378,10 +394,8 @@ class Router:
                 conversation_id,
             )
             try:
-                await self._service.execute(
-                    conversation_id,
-                    Transfer("system", to_queue="general", note="agent_lost"),
-                    actor="system",
+                await self.transfer(
+                    "system", conversation_id, to_queue="general", reason="agent_lost"
                 )
             except DomainError as error:
                 log.info("re-queue of %s skipped: %s", conversation_id, error.message)

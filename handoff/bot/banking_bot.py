@@ -1,0 +1,198 @@
+"""The self-service banking bot: answers what it is sure of, asks when unsure, hands over.
+
+Policy, in order:
+1. A suggestion the bot offered, typed or clicked exactly, is that entry.
+2. Otherwise the knowledge base is ranked with BM25. A sensitive entry (fraud, complaint)
+   on top with a score above the threshold goes to a person at once, whatever the
+   margin: asking a fraud victim "did you mean...?" costs more than a needless handover.
+3. A top entry above the threshold and clearly ahead of the runner-up is answered (or,
+   for "talk to a person", escalated).
+4. Anything else is a miss: "did you mean...?" when something matched, a fallback when
+   nothing did; the miss after `max_misunderstandings` consecutive ones goes to a person.
+
+The bot is stateless: every decision is derived from `history`, so any node can serve
+any conversation and a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from handoff.bot.history import (
+    answered_intents,
+    consecutive_misses,
+    offered_suggestions,
+    transcript,
+)
+from handoff.bot.knowledge import KnowledgeBase, KnowledgeEntry, normalize_title
+from handoff.bot.matcher import KnowledgeMatcher, Match
+from handoff.bot.summary import escalation_summary
+from handoff.handlers import Escalate, Reply, Say
+from sessions.events import Event
+
+__all__ = [
+    "DEFAULT_ANSWER_THRESHOLD",
+    "DEFAULT_MARGIN",
+    "BankingBot",
+]
+
+# Tuned on ~145 paraphrases of our own against the shipped knowledge base, then checked
+# on a separate set (tests/unit/test_bot_paraphrases.py): a single common word ("card",
+# "money", "pay") scores 5-7, a real question 9 and up. Scores follow the idf of the
+# knowledge base's vocabulary, so a much larger knowledge base may want these re-tuned.
+DEFAULT_ANSWER_THRESHOLD = 8.5
+# The runner-up must score at most (1 - margin) of the top entry for a confident answer.
+DEFAULT_MARGIN = 0.1
+# Entries offered by "did you mean...?": the close ones, never fewer than two if any.
+_CLARIFY_OPTIONS = 3
+_CLARIFY_RELATIVE = 0.5
+_TRANSCRIPT_LINES = 20
+_NOT_UNDERSTOOD_QUEUE = "general"
+
+EscalationReason = Literal["customer_request", "sensitive_intent", "not_understood"]
+
+
+class BankingBot:
+    """A `handoff.handlers.Handler` that answers from a `KnowledgeBase`."""
+
+    def __init__(
+        self,
+        knowledge: KnowledgeBase,
+        *,
+        answer_threshold: float = DEFAULT_ANSWER_THRESHOLD,
+        margin: float = DEFAULT_MARGIN,
+        max_misunderstandings: int = 2,
+    ) -> None:
+        if answer_threshold <= 0:
+            raise ValueError("answer_threshold must be positive")
+        if not 0 <= margin < 1:
+            raise ValueError("margin must be in [0, 1)")
+        if max_misunderstandings < 0:
+            raise ValueError("max_misunderstandings must be >= 0")
+        self._knowledge = knowledge
+        self._matcher = KnowledgeMatcher(knowledge)
+        self._threshold = answer_threshold
+        self._margin = margin
+        self._max_misses = max_misunderstandings
+
+    @property
+    def knowledge(self) -> KnowledgeBase:
+        return self._knowledge
+
+    async def greet(self, history: Sequence[Event], *, returning: bool) -> Sequence[Reply]:
+        texts = self._knowledge.texts
+        text = texts.returning_greeting if returning else texts.greeting
+        return [Say(text, "greeting", suggestions=self._popular_titles())]
+
+    async def reply(self, history: Sequence[Event], text: str) -> Sequence[Reply]:
+        chosen = self._offered_entry(history, text)
+        if chosen is not None:
+            return self._act_on(chosen, history, text)
+        ranked = self._matcher.rank(text, k=_CLARIFY_OPTIONS)
+        if ranked and ranked[0].score >= self._threshold:
+            top = ranked[0].entry
+            if self._is_clear(ranked):
+                return self._act_on(top, history, text)
+        return self._miss(ranked, history, text)
+
+    def _is_clear(self, ranked: Sequence[Match]) -> bool:
+        if len(ranked) < 2:
+            return True
+        return ranked[1].score <= ranked[0].score * (1.0 - self._margin)
+
+    def _offered_entry(self, history: Sequence[Event], text: str) -> KnowledgeEntry | None:
+        typed = normalize_title(text)
+        if not any(normalize_title(s) == typed for s in offered_suggestions(history)):
+            return None
+        return self._knowledge.by_title(typed)
+
+    def _act_on(self, entry: KnowledgeEntry, history: Sequence[Event], text: str) -> list[Reply]:
+        if entry.action == "answer":
+            return [Say(entry.answer, "answer", entry.intent, entry.follow_ups)]
+        if entry.sensitive:
+            return self._escalate("sensitive_intent", history, text, entry=entry)
+        return self._escalate("customer_request", history, text, entry=entry)
+
+    def _miss(self, ranked: Sequence[Match], history: Sequence[Event], text: str) -> list[Reply]:
+        misses = consecutive_misses(history)
+        if misses >= self._max_misses:
+            return self._escalate("not_understood", history, text, misses=misses + 1)
+        texts = self._knowledge.texts
+        if not ranked:
+            return [Say(texts.fallback, "fallback", suggestions=self._popular_titles())]
+        floor = ranked[0].score * _CLARIFY_RELATIVE
+        options = [m.entry.title for i, m in enumerate(ranked) if i < 2 or m.score >= floor]
+        return [
+            Say(
+                texts.clarify.replace("{options}", _or_list(options)),
+                "clarify",
+                suggestions=tuple(options),
+            )
+        ]
+
+    def _escalate(
+        self,
+        reason: EscalationReason,
+        history: Sequence[Event],
+        text: str,
+        *,
+        entry: KnowledgeEntry | None = None,
+        misses: int = 0,
+    ) -> list[Reply]:
+        answered = [
+            found
+            for intent in answered_intents(history)
+            if (found := self._knowledge.by_intent(intent)) is not None
+        ]
+        intent, queue, priority = _route(reason, entry, answered)
+        say_text = (
+            entry.answer if entry is not None else self._knowledge.texts.escalating_not_understood
+        )
+        summary = escalation_summary(
+            reason,
+            answered_titles=[e.title for e in answered],
+            last_text=text,
+            topic=entry.title if entry is not None else None,
+            misses=misses,
+        )
+        return [
+            # The message answers what the customer just said; the escalation carries
+            # the topic the agent should pick up.
+            Say(say_text, "escalating", entry.intent if entry is not None else intent),
+            Escalate(
+                reason=reason,
+                intent=intent,
+                summary=summary,
+                queue=queue,
+                priority=priority,
+                transcript=transcript(history, _TRANSCRIPT_LINES),
+            ),
+        ]
+
+    def _popular_titles(self) -> tuple[str, ...]:
+        return tuple(entry.title for entry in self._knowledge.popular)
+
+
+def _route(
+    reason: EscalationReason, entry: KnowledgeEntry | None, answered: Sequence[KnowledgeEntry]
+) -> tuple[str | None, str, int]:
+    """The (intent, queue, priority) an escalation carries."""
+    if reason == "sensitive_intent" and entry is not None:
+        # The sensitive topic decides where it goes, whatever came before.
+        return entry.intent, entry.queue, entry.priority
+    # A plain request for a person, or a customer the bot could not follow, goes to the
+    # team of the last topic answered: someone who read about card PINs and still wants
+    # a person most likely needs the cards team.
+    topic = answered[-1] if answered else entry
+    if topic is None:
+        return None, _NOT_UNDERSTOOD_QUEUE, 0
+    priority = max(topic.priority, entry.priority if entry is not None else 0)
+    return topic.intent, topic.queue, priority
+
+
+def _or_list(titles: Sequence[str]) -> str:
+    quoted = [f'"{title}"' for title in titles]
+    if len(quoted) == 1:
+        return quoted[0]
+    return f"{', '.join(quoted[:-1])} or {quoted[-1]}"
