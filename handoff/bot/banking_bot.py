@@ -92,7 +92,7 @@ class BankingBot:
         ranked = self._matcher.rank(text, k=_CLARIFY_OPTIONS)
         if ranked and ranked[0].score >= self._threshold:
             top = ranked[0].entry
-            if self._is_clear(ranked):
+            if top.sensitive or self._is_clear(ranked):
                 return self._act_on(top, history, text)
         return self._miss(ranked, history, text)
 

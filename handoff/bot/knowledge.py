@@ -19,6 +19,7 @@ __all__ = [
     "KnowledgeBase",
     "KnowledgeEntry",
     "load_knowledge",
+    "normalize_title",
     "parse_knowledge",
 ]
 

@@ -6,8 +6,8 @@ and a max does not favour entries merely for having more questions; the runner-u
 phrasing adds a little, so an entry several phrasings support beats one lucky match.
 And the entry as a whole (all phrasings as one document), which credits a message whose
 words are spread over different phrasings ("update" in one, "address" in another).
-Tuned on held-out paraphrases: either view alone made about twice the confident
-mistakes of the sum.
+On our tuning paraphrases the sum put the right entry first more often than either
+view alone (66 of 71 on one set, against 62 and 63).
 """
 
 from __future__ import annotations
