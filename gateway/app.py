@@ -94,31 +94,32 @@ def create_app(settings: Settings) -> web.Application:
         sio.register_namespace(namespace(services))
     app.add_routes(routes())
     app.add_routes(web_routes(settings.web_root or default_web_root()))
-    app.cleanup_ctx.append(_run_feeds)
+    app.cleanup_ctx.append(_run_feed)
     app.on_shutdown.append(_say_goodbye)
     return app
 
 
-async def _run_feeds(app: web.Application) -> AsyncIterator[None]:
-    """Start the consumers of the event feed; stop them cleanly on shutdown."""
+async def _run_feed(app: web.Application) -> AsyncIterator[None]:
+    """Follow the store's feed: the conductor notes each event (reactions run in their own
+    tasks), then delivery sends it to local followers. One consumer, one wake-up per event."""
     services = app[SERVICES]
-    delivery_feed = services.store.subscribe()
-    conductor_feed = services.store.subscribe()
-    tasks = [
-        asyncio.create_task(services.delivery.run(delivery_feed), name="delivery"),
-        asyncio.create_task(services.conductor.run(conductor_feed), name="conductor"),
-    ]
-    log.info("feeds running")
+    feed = services.store.subscribe()
+
+    async def consume() -> None:
+        async for event in feed:
+            try:
+                services.conductor.notice(event)
+                await services.delivery.publish(event)
+            except Exception:
+                log.exception("feed: handling %s#%s failed", event.conversation_id, event.seq)
+
+    task = asyncio.create_task(consume(), name="feed")
     yield
     await services.router.close()
     await services.conductor.close()
-    for feed in (delivery_feed, conductor_feed):
-        await feed.aclose()
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await feed.aclose()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=5)
     await services.store.close()
 
 

@@ -36,6 +36,8 @@ class _Cursor:
     # Set when the follower loses access (an agent handed the conversation on): events
     # up to here are still theirs, later ones are not.
     stop_after: int | None = None
+    # Seqs this connection already has from its own command's ack: not sent back.
+    own: set[int] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -60,6 +62,7 @@ class Delivery:
             # The client's word is the truth about what it has: it may have lost a page.
             cursor.seq = after_seq
             cursor.stop_after = None
+            cursor.own.clear()
             await self._catch_up(conversation_id, cursor, until=None)
             return cursor.seq
 
@@ -78,6 +81,17 @@ class Delivery:
                 del self._cursors[conversation_id]
         if (followed := self._followed.get(sid)) is not None:
             followed.discard(conversation_id)
+
+    def acked(self, sid: str, conversation_id: str, seq: int) -> None:
+        """`sid` learnt event `seq` from its command's ack: do not echo it back.
+
+        Synchronous on purpose: called right after the append, before the feed can deliver
+        the event, so the skip is in place in time. Should the feed win a race (a remote
+        store), the connection gets the event once more, which a client drops by `seq`.
+        """
+        cursor = self._cursors.get(conversation_id, {}).get(sid)
+        if cursor is not None and seq > cursor.seq:
+            cursor.own.add(seq)
 
     async def stop_after(self, sid: str, conversation_id: str, seq: int) -> None:
         """Deliver `sid` events up to `seq` (inclusive) and nothing after."""
@@ -106,13 +120,6 @@ class Delivery:
                 if event.seq == cursor.seq + 1:
                     await self._send(cursor, payload, event.seq)
 
-    async def run(self, feed: Any) -> None:
-        async for event in feed:
-            try:
-                await self.publish(event)
-            except Exception:
-                log.exception("delivery of %s#%s failed", event.conversation_id, event.seq)
-
     async def _catch_up(self, conversation_id: str, cursor: _Cursor, until: int | None) -> None:
         while until is None or cursor.seq < until:
             limit = _CATCH_UP_PAGE if until is None else min(_CATCH_UP_PAGE, until - cursor.seq)
@@ -123,5 +130,8 @@ class Delivery:
                 return
 
     async def _send(self, cursor: _Cursor, payload: dict[str, Any], seq: int) -> None:
-        await self._emit("event", payload, cursor.sid, cursor.namespace)
+        if seq in cursor.own:
+            cursor.own.discard(seq)
+        else:
+            await self._emit("event", payload, cursor.sid, cursor.namespace)
         cursor.seq = seq

@@ -155,12 +155,18 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _send(self, sid: str, principal: Principal, payload: Any) -> Ack:
         command = schemas.parse(schemas.SendMessage, payload)
         text = self._text(command.text)
-        return await self._execute(
-            principal,
+        outcome = await self.services.conversations.execute(
             command.conversation_id,
             commands.SendMessage(principal.actor, text),
-            command.key,
+            actor=principal.actor,
+            key=command.key,
         )
+        (event,) = outcome.events
+        if not outcome.replayed:
+            # The sender has its message from this ack; echoing it would double the
+            # sender's traffic on the busiest path. Its other tabs still get the event.
+            self.services.delivery.acked(sid, outcome.conversation_id, event.seq)
+        return ok(outcome, at=event.at.isoformat())
 
     async def _read(self, sid: str, principal: Principal, payload: Any) -> Ack:
         command = schemas.parse(schemas.MarkRead, payload)

@@ -21,7 +21,6 @@ from sessions.errors import DomainError
 from sessions.events import Event
 from sessions.handlers import BOT
 from sessions.service import CommandOutcome, ConversationService
-from sessions.store import EventFeed
 
 __all__ = ["Conductor"]
 
@@ -34,10 +33,27 @@ class Conductor:
         self._router = router
         self._bot = bot
         self._runner = KeyedSerialRunner("conductor")
+        # Who serves each open conversation, as last seen on the feed.
+        self._handlers: dict[str, str] = {}
 
-    async def run(self, feed: EventFeed) -> None:
-        async for event in feed:
+    def notice(self, event: Event) -> None:
+        """Take a new event from the feed; any reaction runs later, in its own task."""
+        if self._needs_reaction(event):
             self._runner.submit(event.conversation_id, partial(self._react, event))
+
+    def _needs_reaction(self, event: Event) -> bool:
+        """Most events are chat between a customer and an agent: nothing to do. Telling
+        so from the feed alone, without a task or a store read, keeps the chat path cheap."""
+        if event.type == "handler.changed":
+            self._handlers[event.conversation_id] = str(event.data["to"])
+            return True
+        if event.type == "conversation.closed":
+            self._handlers.pop(event.conversation_id, None)
+            return True
+        if event.type == "message.sent" and event.actor.startswith("customer:"):
+            # Unknown (a conversation older than this feed): let `_react` look it up.
+            return self._handlers.get(event.conversation_id, BOT) == BOT
+        return False
 
     async def idle(self) -> None:
         await self._runner.join()

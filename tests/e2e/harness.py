@@ -91,6 +91,8 @@ class Client:
     )
     events: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     received: list[tuple[str, Any]] = field(default_factory=list)
+    # Seqs of this client's own messages, known from their acks (not echoed back).
+    own: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -138,6 +140,8 @@ class Client:
         payload.setdefault("key", uuid.uuid4().hex)
         ack = await self.call(event, payload)
         assert ack["ok"], ack
+        if event == "message.send":
+            self.own[ack["conversation_id"]].append(ack["seq"])
         return dict(ack)
 
     async def wait_for(
@@ -171,7 +175,17 @@ class Client:
         )
 
     def seqs(self, conversation_id: str) -> list[int]:
+        """Seqs received as events, in arrival order."""
         return [e["seq"] for e in self.events[conversation_id]]
+
+    def known(self, conversation_id: str) -> list[int]:
+        """Everything this client has of the log: events received plus its own acked
+        messages. Asserts nothing arrived twice and events came in order."""
+        received = self.seqs(conversation_id)
+        assert received == sorted(set(received)), f"duplicate or out of order: {received}"
+        own = self.own[conversation_id]
+        assert not set(received) & set(own), "own messages must not be echoed back"
+        return sorted([*received, *own])
 
     async def close(self) -> None:
         await self.sio.disconnect()

@@ -101,7 +101,7 @@ async def test_bot_then_agent_then_bot_in_one_conversation(
     assert status == 200
     log = body["events"]
     assert [e["seq"] for e in log] == list(range(1, len(log) + 1))
-    assert alice.seqs(cid) == [e["seq"] for e in log]
+    assert alice.known(cid) == [e["seq"] for e in log]
     handlers = [(e["data"]["from"], e["data"]["to"]) for e in log if e["type"] == "handler.changed"]
     assert handlers == [
         ("none", "bot"),
@@ -110,7 +110,7 @@ async def test_bot_then_agent_then_bot_in_one_conversation(
         ("agent:anna", "bot"),
     ]
     # The agent saw everything up to the hand-back and nothing after it.
-    assert anna.seqs(cid) == list(range(1, back["seq"] + 1))
+    assert anna.known(cid) == list(range(1, back["seq"] + 1))
     conversations = await server.get("/api/v1/conversations?customer_id=alice", anna.login["token"])
     assert [c["id"] for c in conversations[1]["conversations"]] == [cid]
 

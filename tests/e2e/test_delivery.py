@@ -136,3 +136,21 @@ async def test_typing_is_ephemeral_and_read_receipts_are_logged(
     # Reading the same again appends nothing.
     again = await alice.command("read", conversation_id=cid, up_to_seq=hello["seq"])
     assert "seq" not in again
+
+
+async def test_own_message_comes_in_the_ack_and_reaches_the_other_tabs(
+    server: RunningServer, clients: list[Client]
+) -> None:
+    tab1, anna, cid = await served_by_agent(server, clients, "alice", "anna")
+    tab2 = await server.client("alice")
+    clients.append(tab2)
+    await tab2.call("resume", {"conversation_id": cid, "after_seq": max(tab1.seqs(cid))})
+    ack = await tab1.command("message.send", conversation_id=cid, text="from tab one")
+    assert ack["seqs"] == [ack["seq"]] and ack["at"]
+    mine = await tab2.wait_event(cid, lambda e: e["seq"] == ack["seq"])
+    assert mine["data"]["text"] == "from tab one" and mine["at"] == ack["at"]
+    await anna.wait_event(cid, lambda e: e["seq"] == ack["seq"])
+    reply = await anna.command("message.send", conversation_id=cid, text="hello both")
+    await tab1.wait_event(cid, lambda e: e["seq"] == reply["seq"])
+    assert ack["seq"] not in tab1.seqs(cid)
+    assert tab1.known(cid) == list(range(1, reply["seq"] + 1))
