@@ -233,8 +233,7 @@ class AgentNamespace(_Namespace):
 
     async def connected(self, sid: str, principal: Principal) -> None:
         await self.enter_room(sid, agent_room(principal.id))
-        presence = await self.services.router.agent_connected(principal.id, principal.name)
-        await self.emit("presence", presence.to_json(self.services.clock()), to=sid)
+        await self.services.router.agent_connected(principal.id, principal.name)
 
     async def disconnected(self, sid: str, principal: Principal) -> None:
         await self.services.router.agent_disconnected(principal.id)

@@ -81,6 +81,8 @@ class Router:
         self._cancel_timer(f"lost:{agent_id}")
         presence = replace(presence, connections=presence.connections + 1, name=name)
         self._agents[agent_id] = presence
+        # Always told, even if unchanged: a new tab needs to know where its agent stands.
+        self._presence_sent[agent_id] = self._presence_key(presence)
         await self._notifier.presence(presence)
         await self._changed()
         return presence
@@ -278,9 +280,8 @@ class Router:
             await self._publish_presence()
 
     async def _publish_presence(self) -> None:
-        now = self._clock()
         for agent in list(self._agents.values()):
-            seen = (agent.status(now), agent.load, agent.conversations)
+            seen = self._presence_key(agent)
             if self._presence_sent.get(agent.agent_id) != seen:
                 self._presence_sent[agent.agent_id] = seen
                 await self._notifier.presence(agent)
@@ -358,6 +359,9 @@ class Router:
             if self._positions.get(entry.conversation_id) != (position, eta):
                 self._positions[entry.conversation_id] = (position, eta)
                 await self._notifier.queue_position(entry.conversation_id, position, eta)
+
+    def _presence_key(self, agent: AgentPresence) -> tuple[str, int, frozenset[str]]:
+        return (agent.status(self._clock()), agent.load, agent.conversations)
 
     def _take(self, agent_id: str, conversation_id: str) -> None:
         presence = self._agents.get(agent_id)

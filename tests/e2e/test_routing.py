@@ -109,3 +109,22 @@ async def test_lost_agent_conversations_return_to_the_queue(
     offer = await ben.wait_for("offer", lambda o: o["conversation_id"] == cid)
     assert offer["context"]["reason"] == "agent_lost"
     assert "lost their connection" in offer["context"]["summary"]
+
+
+async def test_an_agent_tab_is_told_its_presence_once_per_change(
+    server_factory: ServerFactory, clients: list[Client]
+) -> None:
+    server = await server_factory()
+    tab1 = await server.client("anna")
+    clients.append(tab1)
+    first = await tab1.wait_for("presence")
+    assert first["status"] == "not_ready" and first["capacity"] == 3
+    await server.settle()
+    tab2 = await server.client("anna")
+    clients.append(tab2)
+    await tab2.wait_for("presence")
+    assert (await tab1.call("presence.set", {"status": "ready"}))["ok"]
+    await tab2.wait_for("presence", lambda p: p["status"] == "ready")
+    await server.settle()
+    statuses = [p["status"] for name, p in tab1.received if name == "presence"]
+    assert statuses == ["not_ready", "not_ready", "ready"]  # connect, second tab, change
