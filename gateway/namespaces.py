@@ -43,6 +43,14 @@ def ok(outcome: CommandOutcome | None = None, **extra: Any) -> Ack:
     return ack
 
 
+def _refused(failure: AuthError) -> Exception:
+    # Clients see `message` as the error's text and `data` as {code, message}.
+    refused: Exception = socketio.exceptions.ConnectionRefusedError(
+        failure.message, failure.to_json()
+    )
+    return refused
+
+
 def error(code: str, message: str) -> Ack:
     return {"ok": False, "error": {"code": code, "message": message}}
 
@@ -70,11 +78,9 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
             principal = self.services.verifier.verify(token)
         except AuthError as failure:
             log.info("%s: refused connection: %s", self.namespace, failure.message)
-            raise socketio.exceptions.ConnectionRefusedError(failure.to_json()) from None
+            raise _refused(failure) from None
         if principal.role != self.role:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "forbidden", "message": f"{self.namespace} is for {self.role}s"}
-            )
+            raise _refused(AuthError("forbidden", f"{self.namespace} is for {self.role}s"))
         self.principals[sid] = principal
         await self.connected(sid, principal)
 
