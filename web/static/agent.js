@@ -8,7 +8,7 @@ import {
   ConversationLog,
   demoLogin,
   describeError,
-  enterToSend,
+  wireComposer,
   fill,
   formatTime,
   h,
@@ -737,26 +737,13 @@ ui.loginForm.addEventListener("submit", (event) => {
 });
 ui.presenceToggle.addEventListener("click", togglePresence);
 
-ui.composerForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const text = ui.composer.value;
-  if (!text.trim()) return;
-  ui.composer.value = "";
-  autosize();
-  sendText(text);
-  ui.composer.focus();
+wireComposer({
+  form: ui.composerForm,
+  composer: ui.composer,
+  send: sendText,
+  typingTarget: () => state.selected,
+  typing: () => typingSignal,
 });
-enterToSend(ui.composer, () => ui.composerForm.requestSubmit());
-function autosize() {
-  ui.composer.style.height = "auto";
-  ui.composer.style.height = `${Math.min(ui.composer.scrollHeight, 160)}px`;
-}
-ui.composer.addEventListener("input", () => {
-  autosize();
-  if (ui.composer.value.trim()) typingSignal?.input(state.selected);
-  else typingSignal?.stop();
-});
-ui.composer.addEventListener("blur", () => typingSignal?.stop());
 
 ui.handback.addEventListener("click", () =>
   act(ui.handback, "conversation.handback", {}, { done: (conv) => markEnded(conv, "handback") }),

@@ -776,3 +776,32 @@ export function enterToSend(textarea, send) {
     }
   });
 }
+
+/**
+ * The message composer shared by the customer and agent pages: Enter sends, Shift+Enter
+ * breaks the line, the box grows with its text, and typing is signalled while it has any.
+ * `send(text)` sends; `typingTarget()` names the conversation being typed in; `typing()`
+ * returns the page's TypingSignal (it changes when the page reconnects).
+ */
+export function wireComposer({ form, composer, send, typingTarget, typing }) {
+  const autosize = () => {
+    composer.style.height = "auto";
+    composer.style.height = `${Math.min(composer.scrollHeight, 160)}px`;
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = composer.value;
+    if (!text.trim()) return;
+    composer.value = "";
+    autosize();
+    send(text);
+    composer.focus();
+  });
+  enterToSend(composer, () => form.requestSubmit());
+  composer.addEventListener("input", () => {
+    autosize();
+    if (composer.value.trim()) typing()?.input(typingTarget());
+    else typing()?.stop();
+  });
+  composer.addEventListener("blur", () => typing()?.stop());
+}

@@ -6,7 +6,7 @@ import {
   ConversationLog,
   demoLogin,
   describeError,
-  enterToSend,
+  wireComposer,
   formatWait,
   h,
   Names,
@@ -373,27 +373,13 @@ ui.loginForm.addEventListener("submit", (event) => {
   login(ui.user.value);
 });
 
-ui.composerForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const text = ui.composer.value;
-  if (!text.trim()) return;
-  ui.composer.value = "";
-  autosize();
-  sendText(text);
-  ui.composer.focus();
+wireComposer({
+  form: ui.composerForm,
+  composer: ui.composer,
+  send: sendText,
+  typingTarget: () => state.conversationId,
+  typing: () => typingSignal,
 });
-enterToSend(ui.composer, () => ui.composerForm.requestSubmit());
-
-function autosize() {
-  ui.composer.style.height = "auto";
-  ui.composer.style.height = `${Math.min(ui.composer.scrollHeight, 160)}px`;
-}
-ui.composer.addEventListener("input", () => {
-  autosize();
-  if (ui.composer.value.trim()) typingSignal?.input(state.conversationId);
-  else typingSignal?.stop();
-});
-ui.composer.addEventListener("blur", () => typingSignal?.stop());
 
 ui.talk.addEventListener("click", requestAgent);
 ui.newConversation.addEventListener("click", beginNewConversation);
