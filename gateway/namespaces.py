@@ -23,6 +23,7 @@ from handoff.ports import Role
 from sessions import commands
 from sessions.errors import DomainError
 from sessions.service import CommandOutcome
+from sessions.state import ConversationState
 
 __all__ = ["AgentNamespace", "CustomerNamespace", "SupervisorNamespace"]
 
@@ -146,7 +147,7 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.enter_room(sid, conversation_room(conversation_id))
         return await self.services.delivery.follow(sid, self.namespace, conversation_id, after_seq)
 
-    async def _readable(self, principal: Principal, conversation_id: str) -> Any:
+    async def _readable(self, principal: Principal, conversation_id: str) -> ConversationState:
         state = await self.services.conversations.state(conversation_id)
         return check_can_read(principal, state, conversation_id)
 

@@ -103,9 +103,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config = os.environ.get(CONFIG_ENV)
-        if config:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
         return tuple(sources)
 
 
@@ -115,15 +114,20 @@ def _truthy(value: Any) -> bool:
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings; raise `SettingsError` naming each bad setting."""
+    settings_cls: type[Settings] = Settings
     if config_file is not None:
         if not config_file.is_file():
             raise SettingsError(f"configuration file not found: {config_file}")
-        os.environ[CONFIG_ENV] = str(config_file)
-    path = os.environ.get(CONFIG_ENV)
-    if path and not Path(path).is_file():
-        raise SettingsError(f"{CONFIG_ENV}={path}: no such file")
+    elif path := os.environ.get(CONFIG_ENV):
+        config_file = Path(path)
+        if not config_file.is_file():
+            raise SettingsError(f"{CONFIG_ENV}={path}: no such file")
+    if config_file is not None:
+        # A subclass that knows its file: no process-wide state is changed to pass it on.
+        config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
+        settings_cls = type("FileSettings", (Settings,), {"model_config": config})
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return settings_cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
         lines = []
         for problem in error.errors():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -33,6 +32,8 @@ from sessions.service import CommandOutcome, ConversationService
 __all__ = ["Router", "RouterSettings"]
 
 log = logging.getLogger("tandem.router")
+
+_ACCEPTED_REMEMBERED = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,9 @@ class Router:
         self._clock = clock
         self._agents: dict[str, AgentPresence] = {}
         self._offers: dict[str, Offer] = {}
-        self._accepted: deque[tuple[str, str, str]] = deque(maxlen=4096)
+        # Recently accepted offers (offer -> agent, conversation), oldest first, so a
+        # retried accept gets its original ack.
+        self._accepted: dict[str, tuple[str, str]] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._positions: dict[str, tuple[int, int]] = {}
         self._presence_sent: dict[str, tuple[str, int, frozenset[str]]] = {}
@@ -124,8 +127,9 @@ class Router:
 
     async def accept(self, agent_id: str, offer_id: str, key: str) -> CommandOutcome:
         actor = f"agent:{agent_id}"
-        for accepted_offer, accepted_agent, conversation_id in self._accepted:
-            if accepted_offer == offer_id and accepted_agent == agent_id:
+        if (accepted := self._accepted.get(offer_id)) is not None:
+            accepted_agent, conversation_id = accepted
+            if accepted_agent == agent_id:
                 # A retry of an accept that went through: the service replays its ack.
                 # Under another key it is a second accept of a spent offer.
                 try:
@@ -149,7 +153,9 @@ class Router:
             self._queue.remove(offer.conversation_id)
             await self._changed()
             raise
-        self._accepted.append((offer_id, agent_id, offer.conversation_id))
+        self._accepted[offer_id] = (agent_id, offer.conversation_id)
+        if len(self._accepted) > _ACCEPTED_REMEMBERED:
+            del self._accepted[next(iter(self._accepted))]  # the oldest
         self._take(agent_id, offer.conversation_id)
         self._queue.remove(offer.conversation_id)
         await self._changed()

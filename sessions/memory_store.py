@@ -47,6 +47,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._logs: dict[str, _Log] = {}
         self._keys: dict[str, AppendResult] = {}
+        self._by_customer: dict[str, list[str]] = {}
         self._feeds: set[_MemoryFeed] = set()
 
     async def append(
@@ -74,7 +75,9 @@ class MemoryStore:
         # Commit only after every event applied cleanly: all or nothing.
         log.state = state
         log.events.extend(stored)
-        self._logs[conversation_id] = log
+        if conversation_id not in self._logs:
+            self._logs[conversation_id] = log
+            self._by_customer.setdefault(state.customer_id, []).append(conversation_id)
         result = AppendResult(conversation_id, tuple(stored))
         if idempotency_key is not None:
             self._keys[idempotency_key] = result
@@ -103,11 +106,16 @@ class MemoryStore:
         return log.events[start:end]
 
     async def list_conversations(self, query: ConversationQuery) -> list[ConversationState]:
+        if query.customer_id is not None:
+            # "This customer's conversations" is asked at every start: keep it off a scan.
+            ids = self._by_customer.get(query.customer_id, [])
+            candidates = [self._logs[i] for i in ids]
+        else:
+            candidates = list(self._logs.values())
         found = [
             log.state
-            for log in self._logs.values()
-            if (query.customer_id is None or log.state.customer_id == query.customer_id)
-            and (query.status is None or log.state.status == query.status)
+            for log in candidates
+            if (query.status is None or log.state.status == query.status)
             and (query.handler is None or log.state.handler == query.handler)
         ]
         found.sort(key=lambda s: (s.updated_at is not None, s.updated_at), reverse=True)
