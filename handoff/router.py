@@ -99,12 +99,11 @@ class Router:
         if presence.connections == 0:
             for offer in [o for o in self._offers.values() if o.agent_id == agent_id]:
                 await self._lapse(offer, "agent_offline", set_not_ready=False)
-            if presence.conversations:
-                self._start_timer(
-                    f"lost:{agent_id}",
-                    self._settings.agent_lost_grace_seconds,
-                    partial(self._requeue_lost_agent, agent_id),
-                )
+            self._start_timer(
+                f"lost:{agent_id}",
+                self._settings.agent_lost_grace_seconds,
+                partial(self._requeue_lost_agent, agent_id),
+            )
         await self._changed()
 
     async def set_status(self, agent_id: str, chosen: ChosenStatus) -> AgentPresence:
@@ -396,6 +395,8 @@ class Router:
         presence = self._agents.get(agent_id)
         if presence is None or presence.connections > 0:
             return
+        # Gone for good, not a blip: when they come back they start 'not ready'.
+        self._agents[agent_id] = replace(presence, chosen="not_ready")
         for conversation_id in sorted(presence.conversations):
             log.warning(
                 "agent %s lost for %.0fs: re-queueing conversation %s",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import Client
 from tests.e2e.test_chat_flow import ready_agent, start
@@ -128,3 +130,19 @@ async def test_an_agent_tab_is_told_its_presence_once_per_change(
     await server.settle()
     statuses = [p["status"] for name, p in tab1.received if name == "presence"]
     assert statuses == ["not_ready", "not_ready", "ready"]  # connect, second tab, change
+
+
+async def test_a_blip_keeps_ready_but_a_long_absence_does_not(
+    server_factory: ServerFactory, clients: list[Client]
+) -> None:
+    server = await server_factory(agent_lost_grace_seconds=0.3)
+    anna = await ready_agent(server, clients, "anna")
+    await anna.close()
+    back = await server.client("anna")
+    clients.append(back)
+    assert (await back.wait_for("presence"))["status"] == "ready"
+    await back.close()
+    await asyncio.sleep(0.5)
+    later = await server.client("anna")
+    clients.append(later)
+    assert (await later.wait_for("presence"))["status"] == "not_ready"
