@@ -28,7 +28,9 @@ from handoff.queue import MemoryRoutingQueue
 from handoff.router import Router, RouterSettings
 from sessions.locks import LocalLocks
 from sessions.memory_store import MemoryStore
+from sessions.postgres import PostgresStore
 from sessions.service import ConversationService, utc_now
+from sessions.store import SessionStore
 
 __all__ = ["SIO", "create_app"]
 
@@ -37,8 +39,20 @@ log = logging.getLogger("tandem.app")
 SIO = web.AppKey("sio", socketio.AsyncServer)
 
 
+def _store(settings: Settings) -> SessionStore:
+    if settings.database_url is None:
+        return MemoryStore()
+    return PostgresStore(
+        settings.database_url,
+        schema=settings.database_schema,
+        min_size=settings.database_pool_min,
+        max_size=settings.database_pool_max,
+        migrate_on_start=settings.migrate_on_start,
+    )
+
+
 def create_app(settings: Settings) -> web.Application:
-    store = MemoryStore()
+    store = _store(settings)
     conversations = ConversationService(store, LocalLocks(), clock=utc_now)
     directory = MemoryDirectory()
     if settings.demo:
@@ -94,9 +108,18 @@ def create_app(settings: Settings) -> web.Application:
         sio.register_namespace(namespace(services))
     app.add_routes(routes())
     app.add_routes(web_routes(settings.web_root or default_web_root()))
+    app.cleanup_ctx.append(_open_store)
     app.cleanup_ctx.append(_run_feed)
     app.on_shutdown.append(_say_goodbye)
     return app
+
+
+async def _open_store(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    await services.store.start()
+    log.info("store: %s", services.settings.store_description())
+    yield
+    await services.store.close()
 
 
 async def _run_feed(app: web.Application) -> AsyncIterator[None]:
@@ -120,7 +143,6 @@ async def _run_feed(app: web.Application) -> AsyncIterator[None]:
     await feed.aclose()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(task, timeout=5)
-    await services.store.close()
 
 
 async def _say_goodbye(app: web.Application) -> None:

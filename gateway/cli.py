@@ -14,11 +14,13 @@ import signal
 import sys
 from pathlib import Path
 
+import asyncpg
 from aiohttp import web
 
 from gateway.app import create_app
 from gateway.logs import configure_logging
 from gateway.settings import Settings, SettingsError, load_settings
+from sessions.postgres import SchemaError, code_schema_version, migrate
 
 __all__ = ["main"]
 
@@ -62,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands.add_parser("check-config", help="validate the configuration and exit")
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply database migrations (TANDEM_DATABASE_URL) and exit",
+        description="Bring the PostgreSQL schema to this version of Tandem. Safe to run "
+        "on every deploy: applied migrations are skipped; concurrent runs wait for each other.",
+    )
+    migrate.add_argument("--config", type=Path, help="TOML configuration file")
     return parser
 
 
@@ -80,15 +89,41 @@ def main(argv: list[str] | None = None) -> int:
                 demo=args.demo,
                 log_level=args.log_level,
             )
+        elif args.command == "migrate":
+            settings = load_settings(args.config)
         else:
             settings = load_settings()
     except SettingsError as error:
         print(f"tandem: {error}", file=sys.stderr)
         return 2
     if args.command == "check-config":
-        print("configuration is valid")
+        print(f"configuration is valid; store: {settings.store_description()}")
         return 0
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings))
     return _serve(settings)
+
+
+async def _migrate(settings: Settings) -> int:
+    if settings.database_url is None:
+        print("tandem: TANDEM_DATABASE_URL is not set: nothing to migrate", file=sys.stderr)
+        return 2
+    try:
+        conn = await asyncpg.connect(settings.database_url, timeout=10)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        print(f"tandem: cannot connect to PostgreSQL: {error}", file=sys.stderr)
+        return 1
+    try:
+        applied = await migrate(conn, settings.database_schema)
+    except SchemaError as error:
+        print(f"tandem: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await conn.close()
+    for migration in applied:
+        print(f"applied {migration.version:04d}_{migration.name}")
+    print(f"schema {settings.database_schema!r} is at version {code_schema_version()}")
+    return 0
 
 
 def _serve(settings: Settings) -> int:
@@ -107,10 +142,10 @@ async def _run(settings: Settings) -> None:
     await site.start()
     port = site._server.sockets[0].getsockname()[1] if site._server else settings.port  # type: ignore[union-attr]
     url = f"http://{settings.host}:{port}"
-    log.info("Tandem listening on %s (store: in-memory)", url)
+    log.info("Tandem listening on %s (store: %s)", url, settings.store_description())
     if settings.demo:
         print(
-            f"\nTandem is running at {url}/  (demo mode, in-memory store)\n"
+            f"\nTandem is running at {url}/  (demo mode; store: {settings.store_description()})\n"
             f"  customer chat:  {url}/customer?user=alice   (also: bob, chen)\n"
             f"  agent page:     {url}/agent?user=anna       (also: ben)\n"
             f"  supervisor:     {url}/supervisor?user=sara\n"

@@ -7,6 +7,7 @@ names the setting and says what is wrong, before anything listens.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any, Literal
@@ -60,6 +61,14 @@ class Settings(BaseSettings):
     ping_interval_seconds: float = Field(25.0, gt=0)
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=300)
 
+    database_url: str | None = Field(
+        None, description="PostgreSQL DSN; unset: the embedded in-memory store."
+    )
+    database_schema: str = Field("tandem", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    database_pool_min: int = Field(2, ge=1, le=100)
+    database_pool_max: int = Field(10, ge=1, le=500)
+    migrate_on_start: bool = Field(False, description="Apply database migrations at start.")
+
     knowledge_file: Path | None = Field(None, description="Bot knowledge base (TOML).")
     web_root: Path | None = Field(None, description="Folder of the web pages (default: ./web).")
 
@@ -91,7 +100,14 @@ class Settings(BaseSettings):
             )
         if self.jwt_secret is not None and len(self.jwt_secret) < 32:
             raise ValueError("jwt_secret must be at least 32 characters")
+        if self.database_pool_min > self.database_pool_max:
+            raise ValueError("database_pool_min must not exceed database_pool_max")
         return self
+
+    def store_description(self) -> str:
+        if self.database_url is None:
+            return "in-memory (embedded; nothing survives a restart)"
+        return f"PostgreSQL {_redact(self.database_url)} schema {self.database_schema}"
 
     @classmethod
     def settings_customise_sources(
@@ -106,6 +122,11 @@ class Settings(BaseSettings):
         if settings_cls.model_config.get("toml_file"):
             sources.append(TomlConfigSettingsSource(settings_cls))
         return tuple(sources)
+
+
+def _redact(dsn: str) -> str:
+    """The DSN without its password, for logs."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", dsn)
 
 
 def _truthy(value: Any) -> bool:

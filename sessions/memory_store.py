@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sessions.errors import ConcurrencyError
 from sessions.events import Event, NewEvent
+from sessions.feed import LocalFeed, LocalFeeds
 from sessions.state import ConversationState, apply
 from sessions.store import AppendResult, ConversationQuery
 
@@ -20,26 +20,6 @@ class _Log:
     events: list[Event] = field(default_factory=list)
 
 
-class _MemoryFeed:
-    def __init__(self, store: MemoryStore) -> None:
-        self._store = store
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
-
-    def put(self, event: Event) -> None:
-        self._queue.put_nowait(event)
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Event]:
-        while (event := await self._queue.get()) is not None:
-            yield event
-
-    async def aclose(self) -> None:
-        self._store._feeds.discard(self)
-        self._queue.put_nowait(None)
-
-
 class MemoryStore:
     """Implements `SessionStore`. Appends are synchronous inside one event loop, so
     they are atomic without locks; feeds are unbounded queues drained by this process."""
@@ -48,7 +28,10 @@ class MemoryStore:
         self._logs: dict[str, _Log] = {}
         self._keys: dict[str, AppendResult] = {}
         self._by_customer: dict[str, list[str]] = {}
-        self._feeds: set[_MemoryFeed] = set()
+        self._feeds = LocalFeeds()
+
+    async def start(self) -> None:
+        return None
 
     async def append(
         self,
@@ -81,9 +64,7 @@ class MemoryStore:
         result = AppendResult(conversation_id, tuple(stored))
         if idempotency_key is not None:
             self._keys[idempotency_key] = result
-        for feed in self._feeds:
-            for event in stored:
-                feed.put(event)
+        self._feeds.publish(stored)
         return result
 
     async def find(self, idempotency_key: str) -> AppendResult | None:
@@ -121,14 +102,11 @@ class MemoryStore:
         found.sort(key=lambda s: (s.updated_at is not None, s.updated_at), reverse=True)
         return found[: max(query.limit, 0)]
 
-    def subscribe(self) -> _MemoryFeed:
-        feed = _MemoryFeed(self)
-        self._feeds.add(feed)
-        return feed
+    def subscribe(self) -> LocalFeed:
+        return self._feeds.open()
 
     async def ping(self) -> None:
         return None
 
     async def close(self) -> None:
-        for feed in list(self._feeds):
-            await feed.aclose()
+        await self._feeds.close()

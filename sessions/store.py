@@ -48,6 +48,10 @@ class EventFeed(Protocol):
 
 
 class SessionStore(Protocol):
+    async def start(self) -> None:
+        """Connect and check the backing service; called once, before any other method."""
+        ...
+
     async def append(
         self,
         conversation_id: str,

@@ -160,3 +160,23 @@ async def test_serve_demo_then_sigterm_says_goodbye_and_exits_0(tmp_path: Path) 
     assert code == 0, output
     assert f"{url}/customer?user=alice" in output
     assert "shutting down" in output and "stopped" in output
+
+
+def test_migrate_command(pg_schema: str) -> None:
+    from tests.conftest import DATABASE_URL
+
+    env = clean_env(
+        TANDEM_DATABASE_URL=DATABASE_URL,
+        TANDEM_DATABASE_SCHEMA=pg_schema,
+        TANDEM_JWT_SECRET="m" * 40,
+    )
+    not_yet = run_cli("check-config", env=env)
+    assert not_yet.returncode == 0 and "PostgreSQL" in not_yet.stdout
+    assert "postgres@" in not_yet.stdout or "127.0.0.1" in not_yet.stdout
+    first = run_cli("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "applied 0001_initial" in first.stdout
+    second = run_cli("migrate", env=env)
+    assert second.returncode == 0 and "applied" not in second.stdout
+    no_db = run_cli("migrate", env=clean_env(TANDEM_JWT_SECRET="m" * 40))
+    assert no_db.returncode == 2 and "TANDEM_DATABASE_URL" in no_db.stderr

@@ -1,0 +1,303 @@
+"""`PostgresStore`: the conversation log in PostgreSQL, one transaction per append.
+
+    BEGIN
+      key seen?                      -> ROLLBACK, return the recorded result
+      INSERT conversation (seq 0) | UPDATE ... WHERE last_seq = expected   (else conflict)
+      INSERT events (conversation_id, seq) ...                             (unique)
+      INSERT idempotency key                                               (unique)
+    COMMIT, then hand the events to this process's feed
+
+The projection row is updated in the same transaction as the events, so a reader never
+sees one without the other. Connection failures surface as `StoreUnavailable` ("retry"):
+the command was not applied, or it was and its key makes the retry return the same ack.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+import asyncpg
+
+from sessions.errors import ConcurrencyError, StoreUnavailable
+from sessions.events import Event, NewEvent
+from sessions.feed import LocalFeeds
+from sessions.postgres.migrations_runner import check_schema, migrate
+from sessions.state import ConversationState, apply
+from sessions.store import AppendResult, ConversationQuery, EventFeed
+
+__all__ = ["PostgresStore"]
+
+log = logging.getLogger("tandem.postgres")
+
+_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                asyncpg.CannotConnectNowError, TimeoutError)
+
+_STATE_COLUMNS = (
+    "id, customer_id, status, handler, channels, last_seq, started_at, updated_at, "
+    "handoff_context, read_marks"
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for name in ("jsonb", "json"):
+        await conn.set_type_codec(
+            name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+class PostgresStore:
+    """Implements `SessionStore`. `start()` connects and checks the schema; `close()` ends."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "tandem",
+        min_size: int = 2,
+        max_size: int = 10,
+        migrate_on_start: bool = False,
+        command_timeout: float = 5.0,
+    ) -> None:
+        self._dsn = dsn
+        self._schema = schema
+        self._sizes = (min_size, max_size)
+        self._migrate_on_start = migrate_on_start
+        self._command_timeout = command_timeout
+        self._pool_or_none: asyncpg.Pool | None = None
+        self._feeds = LocalFeeds()
+
+    @classmethod
+    async def open(cls, dsn: str, **options: Any) -> PostgresStore:
+        store = cls(dsn, **options)
+        await store.start()
+        return store
+
+    async def start(self) -> None:
+        """Connect, check (or bring) the schema to this code's version, and pool."""
+        pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=self._sizes[0],
+            max_size=self._sizes[1],
+            command_timeout=self._command_timeout,
+            init=_init_connection,
+            server_settings={"search_path": f'"{self._schema}"', "application_name": "tandem"},
+        )
+        try:
+            async with pool.acquire() as conn:
+                if self._migrate_on_start:
+                    await migrate(conn, self._schema)
+                else:
+                    await check_schema(conn, self._schema)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool_or_none = pool
+
+    @property
+    def _pool(self) -> asyncpg.Pool:
+        if self._pool_or_none is None:
+            raise StoreUnavailable("the PostgreSQL store is not started")
+        return self._pool_or_none
+
+    @property
+    def schema(self) -> str:
+        return self._schema
+
+    async def append(
+        self,
+        conversation_id: str,
+        expected_seq: int,
+        events: Sequence[NewEvent],
+        *,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                if idempotency_key is not None and (
+                    seen := await self._find(conn, idempotency_key)
+                ):
+                    return seen
+                result = await self._append(conn, conversation_id, expected_seq, events,
+                                            idempotency_key)
+        except asyncpg.UniqueViolationError as violation:
+            # Another writer won the race for this seq, this new conversation, or this key.
+            if idempotency_key is not None and (seen := await self.find(idempotency_key)):
+                return seen
+            actual = await self._last_seq(conversation_id)
+            raise ConcurrencyError(conversation_id, expected_seq, actual) from violation
+        except _UNAVAILABLE as failure:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {failure}") from failure
+        self._feeds.publish(result.events)
+        return result
+
+    async def _append(
+        self,
+        conn: asyncpg.Connection,
+        conversation_id: str,
+        expected_seq: int,
+        events: Sequence[NewEvent],
+        idempotency_key: str | None,
+    ) -> AppendResult:
+        row = await conn.fetchrow(
+            f"SELECT {_STATE_COLUMNS} FROM conversations WHERE id = $1", conversation_id
+        )
+        state = _state(row) if row else ConversationState(id=conversation_id)
+        if state.last_seq != expected_seq:
+            raise ConcurrencyError(conversation_id, expected_seq, state.last_seq)
+        stored: list[Event] = []
+        for new in events:
+            event = Event.stored(conversation_id, state.last_seq + 1, new)
+            state = apply(state, event)
+            stored.append(event)
+        values = (
+            state.id, state.customer_id, state.status, state.handler, sorted(state.channels),
+            state.last_seq, state.started_at, state.updated_at,
+            dict(state.handoff_context), dict(state.read_marks),
+        )
+        if row is None:
+            await conn.execute(
+                f"INSERT INTO conversations ({_STATE_COLUMNS}) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                *values,
+            )
+        else:
+            updated = await conn.execute(
+                "UPDATE conversations SET customer_id = $2, status = $3, handler = $4, "
+                "channels = $5, last_seq = $6, started_at = $7, updated_at = $8, "
+                "handoff_context = $9, read_marks = $10 WHERE id = $1 AND last_seq = $11",
+                *values,
+                expected_seq,
+            )
+            if updated != "UPDATE 1":
+                actual = await conn.fetchval(
+                    "SELECT last_seq FROM conversations WHERE id = $1", conversation_id
+                )
+                raise ConcurrencyError(conversation_id, expected_seq, int(actual or 0))
+        await conn.executemany(
+            "INSERT INTO events (conversation_id, seq, type, at, actor, data) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            [(e.conversation_id, e.seq, e.type, e.at, e.actor, dict(e.data)) for e in stored],
+        )
+        if idempotency_key is not None:
+            await conn.execute(
+                "INSERT INTO idempotency_keys (key, conversation_id, seqs) VALUES ($1, $2, $3)",
+                idempotency_key,
+                conversation_id,
+                [e.seq for e in stored],
+            )
+        return AppendResult(conversation_id, tuple(stored))
+
+    async def find(self, idempotency_key: str) -> AppendResult | None:
+        try:
+            async with self._pool.acquire() as conn:
+                return await self._find(conn, idempotency_key)
+        except _UNAVAILABLE as failure:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {failure}") from failure
+
+    async def _find(self, conn: asyncpg.Connection, key: str) -> AppendResult | None:
+        row = await conn.fetchrow(
+            "SELECT conversation_id, seqs FROM idempotency_keys WHERE key = $1", key
+        )
+        if row is None:
+            return None
+        rows = await conn.fetch(
+            "SELECT conversation_id, seq, type, at, actor, data FROM events "
+            "WHERE conversation_id = $1 AND seq = ANY($2::bigint[]) ORDER BY seq",
+            row["conversation_id"],
+            row["seqs"],
+        )
+        return AppendResult(row["conversation_id"], tuple(_event(r) for r in rows), replayed=True)
+
+    async def load(self, conversation_id: str) -> ConversationState | None:
+        row = await self._fetchrow(
+            f"SELECT {_STATE_COLUMNS} FROM conversations WHERE id = $1", conversation_id
+        )
+        return _state(row) if row else None
+
+    async def read(
+        self, conversation_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        rows = await self._fetch(
+            "SELECT conversation_id, seq, type, at, actor, data FROM events "
+            "WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            conversation_id,
+            after_seq,
+            limit,
+        )
+        return [_event(r) for r in rows]
+
+    async def list_conversations(self, query: ConversationQuery) -> list[ConversationState]:
+        rows = await self._fetch(
+            f"SELECT {_STATE_COLUMNS} FROM conversations "
+            "WHERE ($1::text IS NULL OR customer_id = $1) "
+            "AND ($2::text IS NULL OR status = $2) "
+            "AND ($3::text IS NULL OR handler = $3) "
+            "ORDER BY updated_at DESC NULLS LAST LIMIT $4",
+            query.customer_id,
+            query.status,
+            query.handler,
+            max(query.limit, 0),
+        )
+        return [_state(r) for r in rows]
+
+    def subscribe(self) -> EventFeed:
+        return self._feeds.open()
+
+    async def ping(self) -> None:
+        await self._fetchrow("SELECT 1")
+
+    async def close(self) -> None:
+        await self._feeds.close()
+        if self._pool_or_none is not None:
+            await self._pool_or_none.close()
+            self._pool_or_none = None
+
+    async def _last_seq(self, conversation_id: str) -> int:
+        row = await self._fetchrow(
+            "SELECT last_seq FROM conversations WHERE id = $1", conversation_id
+        )
+        return int(row["last_seq"]) if row else 0
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        try:
+            async with self._pool.acquire() as conn:
+                return list(await conn.fetch(sql, *args))
+        except _UNAVAILABLE as failure:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {failure}") from failure
+
+    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        rows = await self._fetch(sql, *args)
+        return rows[0] if rows else None
+
+
+def _event(row: asyncpg.Record) -> Event:
+    return Event(
+        conversation_id=row["conversation_id"],
+        seq=int(row["seq"]),
+        type=row["type"],
+        at=row["at"],
+        actor=row["actor"],
+        data=row["data"],
+    )
+
+
+def _state(row: asyncpg.Record) -> ConversationState:
+    started: datetime | None = row["started_at"]
+    return ConversationState(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        status=row["status"],
+        handler=row["handler"],
+        channels=frozenset(row["channels"]),
+        last_seq=int(row["last_seq"]),
+        started_at=started,
+        updated_at=row["updated_at"],
+        handoff_context=MappingProxyType(dict(row["handoff_context"])),
+        read_marks=MappingProxyType(dict(row["read_marks"])),
+    )
+

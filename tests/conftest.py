@@ -1,0 +1,43 @@
+"""Real PostgreSQL and Redis for integration tests.
+
+Each test gets its own PostgreSQL schema (and, later, Redis key prefix), so runs never
+disturb each other. A server that cannot be reached skips the tests with a loud reason
+locally, and fails them under CI=true: CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+DATABASE_URL = os.environ.get(
+    "TANDEM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def unavailable(what: str, error: BaseException) -> None:
+    reason = f"{what} is not reachable ({type(error).__name__}: {error})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI=true requires it")
+    warnings.warn(f"SKIPPING: {reason}", stacklevel=2)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+async def pg_schema() -> AsyncIterator[str]:
+    """A fresh, empty schema, dropped afterwards."""
+    schema = f"tandem_test_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncpg.connect(DATABASE_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        unavailable(f"PostgreSQL at {DATABASE_URL}", error)
+    try:
+        yield schema
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
