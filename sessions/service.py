@@ -94,17 +94,28 @@ class ConversationService:
     async def execute(
         self, conversation_id: str, command: Command, *, actor: str, key: str | None = None
     ) -> CommandOutcome:
-        """Decide and append `command`. `actor` scopes the idempotency key."""
+        """Decide and append `command`. `actor` scopes the idempotency key.
+
+        The key is not looked up first: the store's append checks it atomically, so a
+        retry that decides the same way costs one write, not a read and a write. Only a
+        retry that now decides differently (refused, or nothing to do because the first
+        attempt already did it) looks the key up, to answer with the original ack.
+        """
         scoped = _scope(actor, key) if key is not None else None
-        if scoped is not None and (seen := await self._store.find(scoped)):
-            return _outcome(seen)
         async with self._locks.hold(conversation_id):
             for _ in range(_MAX_CONFLICT_RETRIES):
                 state = await self._store.load(conversation_id)
-                if state is None:
-                    raise DomainError("not_found", f"no conversation {conversation_id}")
-                new = decide(state, command, self._clock())
+                try:
+                    if state is None:
+                        raise DomainError("not_found", f"no conversation {conversation_id}")
+                    new = decide(state, command, self._clock())
+                except DomainError:
+                    if scoped is not None and (seen := await self._store.find(scoped)):
+                        return _outcome(seen)
+                    raise
                 if not new:
+                    if scoped is not None and (seen := await self._store.find(scoped)):
+                        return _outcome(seen)
                     return CommandOutcome(conversation_id, ())
                 try:
                     result = await self._store.append(

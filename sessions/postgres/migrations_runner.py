@@ -89,8 +89,9 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> list[Migration]:
                 migration.version,
                 migration.name,
             )
-            log.info("applied migration %04d_%s to schema %s", migration.version,
-                     migration.name, schema)
+            log.info(
+                "applied migration %04d_%s to schema %s", migration.version, migration.name, schema
+            )
             applied.append(migration)
     await check_schema(conn, schema)
     return applied

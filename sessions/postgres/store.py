@@ -27,6 +27,7 @@ from sessions.errors import ConcurrencyError, StoreUnavailable
 from sessions.events import Event, NewEvent
 from sessions.feed import LocalFeeds
 from sessions.postgres.migrations_runner import check_schema, migrate
+from sessions.postgres.state_cache import StateCache
 from sessions.state import ConversationState, apply
 from sessions.store import AppendResult, ConversationQuery, EventFeed
 
@@ -34,8 +35,13 @@ __all__ = ["PostgresStore"]
 
 log = logging.getLogger("tandem.postgres")
 
-_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                asyncpg.CannotConnectNowError, TimeoutError)
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    TimeoutError,
+)
 
 _STATE_COLUMNS = (
     "id, customer_id, status, handler, channels, last_seq, started_at, updated_at, "
@@ -45,9 +51,7 @@ _STATE_COLUMNS = (
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for name in ("jsonb", "json"):
-        await conn.set_type_codec(
-            name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 class PostgresStore:
@@ -62,6 +66,7 @@ class PostgresStore:
         max_size: int = 10,
         migrate_on_start: bool = False,
         command_timeout: float = 5.0,
+        state_cache_size: int = 10_000,
     ) -> None:
         self._dsn = dsn
         self._schema = schema
@@ -70,6 +75,10 @@ class PostgresStore:
         self._command_timeout = command_timeout
         self._pool_or_none: asyncpg.Pool | None = None
         self._feeds = LocalFeeds()
+        # The state after this process's last append or read: the next append folds onto
+        # it without a read. Kept exact by the conditional update (a stale entry makes the
+        # append fail, which drops it) and by `forget` from a cross-node feed.
+        self._states = StateCache(state_cache_size)
 
     @classmethod
     async def open(cls, dsn: str, **options: Any) -> PostgresStore:
@@ -117,79 +126,66 @@ class PostgresStore:
         idempotency_key: str | None = None,
     ) -> AppendResult:
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                if idempotency_key is not None and (
-                    seen := await self._find(conn, idempotency_key)
-                ):
-                    return seen
-                result = await self._append(conn, conversation_id, expected_seq, events,
-                                            idempotency_key)
+            result = await self._append(conversation_id, expected_seq, events, idempotency_key)
         except asyncpg.UniqueViolationError as violation:
-            # Another writer won the race for this seq, this new conversation, or this key.
+            # Two writers with one key raced past the check: the loser replays the winner.
+            self._states.forget(conversation_id)
             if idempotency_key is not None and (seen := await self.find(idempotency_key)):
                 return seen
-            actual = await self._last_seq(conversation_id)
-            raise ConcurrencyError(conversation_id, expected_seq, actual) from violation
+            raise ConcurrencyError(conversation_id, expected_seq, -1) from violation
         except _UNAVAILABLE as failure:
+            self._states.forget(conversation_id)
             raise StoreUnavailable(f"PostgreSQL unavailable: {failure}") from failure
-        self._feeds.publish(result.events)
+        if not result.replayed:
+            self._feeds.publish(result.events)
         return result
 
     async def _append(
         self,
-        conn: asyncpg.Connection,
         conversation_id: str,
         expected_seq: int,
         events: Sequence[NewEvent],
-        idempotency_key: str | None,
+        key: str | None,
     ) -> AppendResult:
-        row = await conn.fetchrow(
-            f"SELECT {_STATE_COLUMNS} FROM conversations WHERE id = $1", conversation_id
-        )
-        state = _state(row) if row else ConversationState(id=conversation_id)
+        state = await self.load(conversation_id) or ConversationState(id=conversation_id)
         if state.last_seq != expected_seq:
+            if key is not None and (seen := await self.find(key)):
+                return seen
             raise ConcurrencyError(conversation_id, expected_seq, state.last_seq)
         stored: list[Event] = []
         for new in events:
             event = Event.stored(conversation_id, state.last_seq + 1, new)
             state = apply(state, event)
             stored.append(event)
-        values = (
-            state.id, state.customer_id, state.status, state.handler, sorted(state.channels),
-            state.last_seq, state.started_at, state.updated_at,
-            dict(state.handoff_context), dict(state.read_marks),
-        )
-        if row is None:
-            await conn.execute(
-                f"INSERT INTO conversations ({_STATE_COLUMNS}) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                *values,
-            )
-        else:
-            updated = await conn.execute(
-                "UPDATE conversations SET customer_id = $2, status = $3, handler = $4, "
-                "channels = $5, last_seq = $6, started_at = $7, updated_at = $8, "
-                "handoff_context = $9, read_marks = $10 WHERE id = $1 AND last_seq = $11",
-                *values,
-                expected_seq,
-            )
-            if updated != "UPDATE 1":
-                actual = await conn.fetchval(
-                    "SELECT last_seq FROM conversations WHERE id = $1", conversation_id
-                )
-                raise ConcurrencyError(conversation_id, expected_seq, int(actual or 0))
-        await conn.executemany(
-            "INSERT INTO events (conversation_id, seq, type, at, actor, data) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
-            [(e.conversation_id, e.seq, e.type, e.at, e.actor, dict(e.data)) for e in stored],
-        )
-        if idempotency_key is not None:
-            await conn.execute(
-                "INSERT INTO idempotency_keys (key, conversation_id, seqs) VALUES ($1, $2, $3)",
-                idempotency_key,
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT replayed, seqs, actual FROM tandem_append("
+                "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 conversation_id,
-                [e.seq for e in stored],
+                expected_seq,
+                [e.to_json() for e in stored],
+                key,
+                state.customer_id,
+                state.status,
+                state.handler,
+                sorted(state.channels),
+                state.last_seq,
+                state.started_at,
+                state.updated_at,
+                dict(state.handoff_context),
+                dict(state.read_marks),
             )
+            if row["replayed"]:
+                return AppendResult(
+                    conversation_id,
+                    tuple(await self._events(conn, conversation_id, row["seqs"])),
+                    replayed=True,
+                )
+        if row["seqs"] is None:
+            # Another node appended first: what we knew of this conversation is stale.
+            self._states.forget(conversation_id)
+            raise ConcurrencyError(conversation_id, expected_seq, int(row["actual"]))
+        self._states.put(state)
         return AppendResult(conversation_id, tuple(stored))
 
     async def find(self, idempotency_key: str) -> AppendResult | None:
@@ -205,19 +201,35 @@ class PostgresStore:
         )
         if row is None:
             return None
+        events = await self._events(conn, row["conversation_id"], row["seqs"])
+        return AppendResult(row["conversation_id"], tuple(events), replayed=True)
+
+    async def _events(
+        self, conn: asyncpg.Connection, conversation_id: str, seqs: list[int]
+    ) -> list[Event]:
         rows = await conn.fetch(
             "SELECT conversation_id, seq, type, at, actor, data FROM events "
             "WHERE conversation_id = $1 AND seq = ANY($2::bigint[]) ORDER BY seq",
-            row["conversation_id"],
-            row["seqs"],
+            conversation_id,
+            seqs,
         )
-        return AppendResult(row["conversation_id"], tuple(_event(r) for r in rows), replayed=True)
+        return [_event(r) for r in rows]
 
     async def load(self, conversation_id: str) -> ConversationState | None:
+        if (cached := self._states.get(conversation_id)) is not None:
+            return cached
         row = await self._fetchrow(
             f"SELECT {_STATE_COLUMNS} FROM conversations WHERE id = $1", conversation_id
         )
-        return _state(row) if row else None
+        if row is None:
+            return None
+        state = _state(row)
+        self._states.put(state)
+        return state
+
+    def forget(self, conversation_id: str) -> None:
+        """Drop the cached state: another node changed the conversation (its feed says)."""
+        self._states.forget(conversation_id)
 
     async def read(
         self, conversation_id: str, after_seq: int = 0, limit: int | None = None
@@ -257,12 +269,6 @@ class PostgresStore:
             await self._pool_or_none.close()
             self._pool_or_none = None
 
-    async def _last_seq(self, conversation_id: str) -> int:
-        row = await self._fetchrow(
-            "SELECT last_seq FROM conversations WHERE id = $1", conversation_id
-        )
-        return int(row["last_seq"]) if row else 0
-
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         try:
             async with self._pool.acquire() as conn:
@@ -300,4 +306,3 @@ def _state(row: asyncpg.Record) -> ConversationState:
         handoff_context=MappingProxyType(dict(row["handoff_context"])),
         read_marks=MappingProxyType(dict(row["read_marks"])),
     )
-

@@ -38,3 +38,62 @@ CREATE TABLE idempotency_keys (
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+
+-- One append in one round trip: key check, optimistic seq check, events, projection and
+-- key, atomically. Returns the recorded seqs for a key seen before (replayed), the new
+-- seqs, or the conversation's actual last seq when `expected` no longer holds.
+CREATE FUNCTION tandem_append(
+    p_id text,
+    p_expected bigint,
+    p_events jsonb,
+    p_key text,
+    p_customer_id text,
+    p_status text,
+    p_handler text,
+    p_channels text[],
+    p_last_seq bigint,
+    p_started_at timestamptz,
+    p_updated_at timestamptz,
+    p_handoff_context jsonb,
+    p_read_marks jsonb
+) RETURNS TABLE (replayed boolean, seqs bigint[], actual bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_seqs bigint[];
+    v_actual bigint;
+BEGIN
+    IF p_key IS NOT NULL THEN
+        SELECT k.seqs INTO v_seqs FROM idempotency_keys k WHERE k.key = p_key;
+        IF FOUND THEN
+            RETURN QUERY SELECT true, v_seqs, NULL::bigint;
+            RETURN;
+        END IF;
+    END IF;
+    IF p_expected = 0 THEN
+        INSERT INTO conversations AS c (id, customer_id, status, handler, channels, last_seq,
+                                        started_at, updated_at, handoff_context, read_marks)
+        VALUES (p_id, p_customer_id, p_status, p_handler, p_channels, p_last_seq,
+                p_started_at, p_updated_at, p_handoff_context, p_read_marks)
+        ON CONFLICT (id) DO NOTHING;
+    ELSE
+        UPDATE conversations c SET customer_id = p_customer_id, status = p_status,
+            handler = p_handler, channels = p_channels, last_seq = p_last_seq,
+            started_at = p_started_at, updated_at = p_updated_at,
+            handoff_context = p_handoff_context, read_marks = p_read_marks
+        WHERE c.id = p_id AND c.last_seq = p_expected;
+    END IF;
+    IF NOT FOUND THEN
+        SELECT c.last_seq INTO v_actual FROM conversations c WHERE c.id = p_id;
+        RETURN QUERY SELECT false, NULL::bigint[], coalesce(v_actual, 0);
+        RETURN;
+    END IF;
+    INSERT INTO events (conversation_id, seq, type, at, actor, data)
+    SELECT p_id, (e->>'seq')::bigint, e->>'type', (e->>'at')::timestamptz, e->>'actor', e->'data'
+    FROM jsonb_array_elements(p_events) AS e;
+    SELECT array_agg((e->>'seq')::bigint) INTO v_seqs FROM jsonb_array_elements(p_events) AS e;
+    IF p_key IS NOT NULL THEN
+        INSERT INTO idempotency_keys (key, conversation_id, seqs) VALUES (p_key, p_id, v_seqs);
+    END IF;
+    RETURN QUERY SELECT false, v_seqs, NULL::bigint;
+END;
+$$;
