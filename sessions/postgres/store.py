@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -148,6 +148,7 @@ class PostgresStore:
         key: str | None,
     ) -> AppendResult:
         state = await self.load(conversation_id) or ConversationState(id=conversation_id)
+        before = state
         if state.last_seq != expected_seq:
             if key is not None and (seen := await self.find(key)):
                 return seen
@@ -172,8 +173,8 @@ class PostgresStore:
                 state.last_seq,
                 state.started_at,
                 state.updated_at,
-                dict(state.handoff_context),
-                dict(state.read_marks),
+                _changed(state.handoff_context, before.handoff_context),
+                _changed(state.read_marks, before.read_marks),
             )
             if row["replayed"]:
                 return AppendResult(
@@ -279,6 +280,11 @@ class PostgresStore:
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         rows = await self._fetch(sql, *args)
         return rows[0] if rows else None
+
+
+def _changed(now: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`now` to write, or None when `apply` left it as it was (the same object)."""
+    return None if now is before else dict(now)
 
 
 def _event(row: asyncpg.Record) -> Event:

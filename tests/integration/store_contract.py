@@ -127,6 +127,13 @@ class StoreContract:
         )
         assert state.channels == frozenset({"chat"})
         assert state.handoff_context["intent"] == "fraud"
+        await store.append(
+            "c1", 3, [NewEvent("message.read", "customer:alice", T0, {"up_to_seq": 3})]
+        )
+        state = await store.load("c1")
+        assert state is not None
+        assert dict(state.read_marks) == {"customer:alice": 3}
+        assert state.handoff_context["intent"] == "fraud"  # unchanged by a later event
 
     async def test_list_conversations_filters_and_orders(self, store: SessionStore) -> None:
         await store.append("a1", 0, started("alice", T0))

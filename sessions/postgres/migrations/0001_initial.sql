@@ -11,12 +11,14 @@ CREATE TABLE conversations (
     updated_at      timestamptz,
     handoff_context jsonb       NOT NULL DEFAULT '{}'::jsonb,
     read_marks      jsonb       NOT NULL DEFAULT '{}'::jsonb
-);
+) WITH (fillfactor = 70);
 
--- "All of this customer's conversations", newest first; and "the open one".
-CREATE INDEX conversations_by_customer ON conversations (customer_id, updated_at DESC);
-CREATE INDEX conversations_by_handler ON conversations (handler, updated_at DESC)
-    WHERE status = 'open';
+-- "All of this customer's conversations" and "who is with this handler". Neither index
+-- has a column that every append changes (last_seq, updated_at), and the table keeps
+-- room on its pages, so the per-message projection update is a HOT update: no index
+-- is touched. Sorting a customer's few conversations by time happens at query time.
+CREATE INDEX conversations_by_customer ON conversations (customer_id);
+CREATE INDEX conversations_by_handler ON conversations (handler) WHERE status = 'open';
 
 -- The log itself: (conversation_id, seq) is unique, which is what makes a stale
 -- append fail instead of forking the conversation.
@@ -37,7 +39,6 @@ CREATE TABLE idempotency_keys (
     seqs            bigint[]    NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
 
 -- One append in one round trip: key check, optimistic seq check, events, projection and
 -- key, atomically. Returns the recorded seqs for a key seen before (replayed), the new
@@ -73,13 +74,17 @@ BEGIN
         INSERT INTO conversations AS c (id, customer_id, status, handler, channels, last_seq,
                                         started_at, updated_at, handoff_context, read_marks)
         VALUES (p_id, p_customer_id, p_status, p_handler, p_channels, p_last_seq,
-                p_started_at, p_updated_at, p_handoff_context, p_read_marks)
+                p_started_at, p_updated_at, coalesce(p_handoff_context, '{}'::jsonb),
+                coalesce(p_read_marks, '{}'::jsonb))
         ON CONFLICT (id) DO NOTHING;
     ELSE
+        -- A NULL context or read marks means "unchanged": most appends are chat messages,
+        -- and re-sending the transcript with each one would cost more than the message.
         UPDATE conversations c SET customer_id = p_customer_id, status = p_status,
             handler = p_handler, channels = p_channels, last_seq = p_last_seq,
             started_at = p_started_at, updated_at = p_updated_at,
-            handoff_context = p_handoff_context, read_marks = p_read_marks
+            handoff_context = coalesce(p_handoff_context, c.handoff_context),
+            read_marks = coalesce(p_read_marks, c.read_marks)
         WHERE c.id = p_id AND c.last_seq = p_expected;
     END IF;
     IF NOT FOUND THEN
