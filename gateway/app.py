@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import socketio
 from aiohttp import web
 
@@ -28,11 +29,11 @@ from handoff.queue import MemoryRoutingQueue
 from handoff.router import Router, RouterSettings
 from sessions.locks import LocalLocks
 from sessions.memory_store import MemoryStore
-from sessions.postgres import PostgresStore
+from sessions.postgres import PostgresStore, SchemaError
 from sessions.service import ConversationService, utc_now
 from sessions.store import SessionStore
 
-__all__ = ["SIO", "create_app"]
+__all__ = ["SIO", "StartupError", "create_app"]
 
 log = logging.getLogger("tandem.app")
 
@@ -114,9 +115,20 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
+class StartupError(Exception):
+    """The server cannot start; the message says why and what to do."""
+
+
 async def _open_store(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
-    await services.store.start()
+    try:
+        await services.store.start()
+    except SchemaError as error:
+        raise StartupError(str(error)) from None
+    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        raise StartupError(
+            f"cannot reach the store ({services.settings.store_description()}): {error}"
+        ) from None
     log.info("store: %s", services.settings.store_description())
     yield
     await services.store.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from gateway.app import create_app
+from gateway.app import StartupError, create_app
 from gateway.logs import configure_logging
 from gateway.settings import Settings, SettingsError, load_settings
 from sessions.postgres import SchemaError, code_schema_version, migrate
@@ -128,8 +128,12 @@ async def _migrate(settings: Settings) -> int:
 
 def _serve(settings: Settings) -> int:
     configure_logging(settings.log_level, settings.log_format)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_run(settings))
+    except StartupError as error:
+        log.critical("cannot start: %s", error)
+        return 1
     return 0
 
 

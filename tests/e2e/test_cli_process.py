@@ -180,3 +180,24 @@ def test_migrate_command(pg_schema: str) -> None:
     assert second.returncode == 0 and "applied" not in second.stdout
     no_db = run_cli("migrate", env=clean_env(TANDEM_JWT_SECRET="m" * 40))
     assert no_db.returncode == 2 and "TANDEM_DATABASE_URL" in no_db.stderr
+
+
+def test_serve_refuses_an_unmigrated_database_clearly(pg_schema: str) -> None:
+    from tests.conftest import DATABASE_URL
+
+    env = clean_env(
+        TANDEM_DATABASE_URL=DATABASE_URL,
+        TANDEM_DATABASE_SCHEMA=pg_schema,
+        TANDEM_JWT_SECRET="m" * 40,
+        TANDEM_PORT=str(free_port()),
+    )
+    result = run_cli("serve", env=env)
+    assert result.returncode == 1
+    assert "python -m gateway migrate" in result.stderr
+    assert "Traceback" not in result.stderr
+    unreachable = run_cli(
+        "serve", env={**env, "TANDEM_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/test"}
+    )
+    assert unreachable.returncode == 1
+    assert "cannot reach the store" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
