@@ -150,10 +150,14 @@ async def _run_feed(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(consume(), name="feed")
     yield
+    # In-flight reactions (a bot answer being written) finish before the store closes.
+    grace = services.settings.shutdown_grace_seconds
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(services.conductor.idle(), timeout=grace)
     await services.router.close()
     await services.conductor.close()
     await feed.aclose()
-    with contextlib.suppress(asyncio.CancelledError):
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
         await asyncio.wait_for(task, timeout=5)
 
 
