@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Protocol
 
 from sessions.events import Event
 
-__all__ = ["LocalFeed", "LocalFeeds"]
+__all__ = ["FeedBus", "LocalFeed", "LocalFeeds"]
 
 
 class LocalFeed:
@@ -33,9 +34,32 @@ class LocalFeed:
         self._queue.put_nowait(None)
 
 
+class FeedBus(Protocol):
+    """Where a store hands what it committed: this process's feeds, and (in a cluster)
+    everyone else's. `on_remote` hears each event another node wrote."""
+
+    async def start(self, on_remote: Callable[[Event], None]) -> None: ...
+
+    def open(self) -> LocalFeed: ...
+
+    def publish(self, events: Iterable[Event]) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class LocalFeeds:
+    """The feed bus of a single process."""
+
     def __init__(self) -> None:
         self._feeds: set[LocalFeed] = set()
+
+    async def start(self, on_remote: Callable[[Event], None]) -> None:
+        return None
+
+    async def ping(self) -> None:
+        return None
 
     def open(self) -> LocalFeed:
         feed = LocalFeed(self)

@@ -18,6 +18,7 @@ import pytest
 DATABASE_URL = os.environ.get(
     "TANDEM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("TANDEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def unavailable(what: str, error: BaseException) -> None:
@@ -41,3 +42,25 @@ async def pg_schema() -> AsyncIterator[str]:
     finally:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await conn.close()
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    prefix = f"tandem_test_{uuid.uuid4().hex[:12]}:"
+    client = aioredis.from_url(REDIS_URL, socket_connect_timeout=5)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as error:
+        await client.aclose()
+        unavailable(f"Redis at {REDIS_URL}", error)
+    try:
+        yield prefix
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()

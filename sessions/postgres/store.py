@@ -25,7 +25,7 @@ import asyncpg
 
 from sessions.errors import ConcurrencyError, StoreUnavailable
 from sessions.events import Event, NewEvent
-from sessions.feed import LocalFeeds
+from sessions.feed import FeedBus, LocalFeeds
 from sessions.postgres.migrations_runner import check_schema, migrate
 from sessions.postgres.state_cache import StateCache
 from sessions.state import ConversationState, apply
@@ -67,6 +67,7 @@ class PostgresStore:
         migrate_on_start: bool = False,
         command_timeout: float = 5.0,
         state_cache_size: int = 10_000,
+        feed: FeedBus | None = None,
     ) -> None:
         self._dsn = dsn
         self._schema = schema
@@ -74,7 +75,7 @@ class PostgresStore:
         self._migrate_on_start = migrate_on_start
         self._command_timeout = command_timeout
         self._pool_or_none: asyncpg.Pool | None = None
-        self._feeds = LocalFeeds()
+        self._feeds: FeedBus = feed or LocalFeeds()
         # The state after this process's last append or read: the next append folds onto
         # it without a read. Kept exact by the conditional update (a stale entry makes the
         # append fail, which drops it) and by `forget` from a cross-node feed.
@@ -102,6 +103,8 @@ class PostgresStore:
                     await migrate(conn, self._schema)
                 else:
                     await check_schema(conn, self._schema)
+            # Another node's write makes what this one cached of that conversation stale.
+            await self._feeds.start(lambda event: self._states.forget(event.conversation_id))
         except BaseException:
             await pool.close()
             raise
@@ -263,6 +266,9 @@ class PostgresStore:
 
     async def ping(self) -> None:
         await self._fetchrow("SELECT 1")
+
+    async def ping_feed(self) -> None:
+        await self._feeds.ping()
 
     async def close(self) -> None:
         await self._feeds.close()

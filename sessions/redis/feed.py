@@ -1,0 +1,181 @@
+"""The cross-node event feed on a Redis Stream.
+
+Every node appends what it committed to one stream (`<prefix>events`) and reads
+everyone else's. A Stream rather than pub/sub: a node whose Redis connection blips
+continues from the last entry it read instead of silently missing what was published
+meanwhile; and entries carry the writing node's id so a node does not feed itself twice
+(its own events go to its local consumers at once, before Redis sees them).
+
+The stream is a notification channel, not the source of truth: PostgreSQL is. A
+consumer that misses an entry (stream trimmed, Redis down longer than the outbox holds)
+is repaired by delivery cursors, which fill any gap in `seq` from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from sessions.events import Event
+from sessions.feed import LocalFeed, LocalFeeds
+
+__all__ = ["RedisFeedBus"]
+
+log = logging.getLogger("tandem.redis.feed")
+
+_READ_BLOCK_MS = 500
+_READ_COUNT = 500
+_BACKOFF_MAX = 2.0
+
+
+class RedisFeedBus:
+    """Local feeds for this process, joined to every other node's through Redis.
+
+    `on_remote(event)` is called for each event another node wrote, before local
+    consumers see it (the store drops its cached state of that conversation there).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str,
+        node_id: str,
+        stream_max_len: int = 100_000,
+        outbox_max: int = 10_000,
+    ) -> None:
+        self._url = url
+        self._stream = f"{prefix}events"
+        self._node = node_id
+        self._max_len = stream_max_len
+        self._outbox: deque[list[dict[str, Any]]] = deque()
+        self._outbox_max = outbox_max
+        self._outbox_ready = asyncio.Event()
+        self._local = LocalFeeds()
+        self._on_remote: Callable[[Event], None] = lambda _event: None
+        self._redis: aioredis.Redis | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.connected = False
+
+    async def start(self, on_remote: Callable[[Event], None]) -> None:
+        self._on_remote = on_remote
+        self._redis = aioredis.from_url(self._url, socket_timeout=5, socket_connect_timeout=5)
+        await self._redis.ping()
+        # Start reading at the end: what was written before this node started is in
+        # the store, where resume and gap filling find it.
+        # redis-py's stream replies are loosely typed: [(id, {field: value})].
+        entries: Any = await self._redis.xrevrange(self._stream, count=1)
+        last_id: bytes = entries[0][0] if entries else b"0-0"
+        self.connected = True
+        self._tasks = [
+            asyncio.create_task(self._read(last_id), name="redis-feed-read"),
+            asyncio.create_task(self._write(), name="redis-feed-write"),
+        ]
+
+    def open(self) -> LocalFeed:
+        return self._local.open()
+
+    def publish(self, events: Iterable[Event]) -> None:
+        batch = list(events)
+        self._local.publish(batch)
+        if len(self._outbox) >= self._outbox_max:
+            dropped = self._outbox.popleft()
+            log.warning("feed outbox full: %d events not sent to other nodes (they fill the "
+                        "gap from the store)", len(dropped))
+        self._outbox.append([event.to_json() for event in batch])
+        self._outbox_ready.set()
+
+    async def ping(self) -> None:
+        if self._redis is None:
+            raise RedisError("not started")
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        """Flush the outbox to Redis (briefly), stop reading, disconnect.
+
+        The loops are asked to stop rather than cancelled: cancelling redis-py in the
+        middle of a blocking XREAD can leave the task stuck, so the reader notices the
+        flag when its (short) block ends, and is cancelled only if it does not.
+        """
+        self._stopping = True
+        self._outbox_ready.set()
+        for task in self._tasks:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), _READ_BLOCK_MS / 1000 + 1.5)
+            except (TimeoutError, RedisError, OSError):
+                task.cancel()
+        await self._local.close()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def _write(self) -> None:
+        assert self._redis is not None
+        backoff = 0.05
+        while not (self._stopping and not self._outbox):
+            await self._outbox_ready.wait()
+            while self._outbox:
+                if self._stopping and backoff >= _BACKOFF_MAX:
+                    log.warning("feed: %d batches not sent to other nodes at shutdown",
+                                len(self._outbox))
+                    return
+                batch = self._outbox[0]
+                try:
+                    await self._redis.xadd(
+                        self._stream,
+                        {"node": self._node, "events": json.dumps(batch)},
+                        maxlen=self._max_len,
+                        approximate=True,
+                    )
+                except (RedisError, OSError) as error:
+                    self.connected = False
+                    log.warning("feed: Redis write failed (%s); retrying in %.2fs", error,
+                                backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, _BACKOFF_MAX)
+                    continue
+                self._outbox.popleft()
+                self.connected = True
+                backoff = 0.05
+            self._outbox_ready.clear()
+
+    async def _read(self, last_id: bytes) -> None:
+        assert self._redis is not None
+        backoff = 0.05
+        while not self._stopping:
+            try:
+                answer: Any = await self._redis.xread(
+                    {self._stream: last_id}, count=_READ_COUNT, block=_READ_BLOCK_MS
+                )
+            except (RedisError, OSError) as error:
+                self.connected = False
+                log.warning("feed: Redis read failed (%s); retrying in %.2fs", error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+                continue
+            self.connected = True
+            backoff = 0.05
+            for _stream, entries in answer or ():
+                for entry_id, fields in entries:
+                    last_id = entry_id
+                    if fields.get(b"node", b"").decode() == self._node:
+                        continue
+                    self._deliver(fields)
+
+    def _deliver(self, fields: dict[bytes, bytes]) -> None:
+        try:
+            events = [Event.from_json(raw) for raw in json.loads(fields[b"events"])]
+        except (KeyError, ValueError, TypeError) as error:
+            log.error("feed: unreadable stream entry skipped: %s", error)
+            return
+        for event in events:
+            self._on_remote(event)
+        self._local.publish(events)
