@@ -14,7 +14,6 @@ is repaired by delivery cursors, which fill any gap in `seq` from the store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import deque
@@ -89,8 +88,11 @@ class RedisFeedBus:
         self._local.publish(batch)
         if len(self._outbox) >= self._outbox_max:
             dropped = self._outbox.popleft()
-            log.warning("feed outbox full: %d events not sent to other nodes (they fill the "
-                        "gap from the store)", len(dropped))
+            log.warning(
+                "feed outbox full: %d events not sent to other nodes (they fill the "
+                "gap from the store)",
+                len(dropped),
+            )
         self._outbox.append([event.to_json() for event in batch])
         self._outbox_ready.set()
 
@@ -124,8 +126,9 @@ class RedisFeedBus:
             await self._outbox_ready.wait()
             while self._outbox:
                 if self._stopping and backoff >= _BACKOFF_MAX:
-                    log.warning("feed: %d batches not sent to other nodes at shutdown",
-                                len(self._outbox))
+                    log.warning(
+                        "feed: %d batches not sent to other nodes at shutdown", len(self._outbox)
+                    )
                     return
                 batch = self._outbox[0]
                 try:
@@ -137,8 +140,7 @@ class RedisFeedBus:
                     )
                 except (RedisError, OSError) as error:
                     self.connected = False
-                    log.warning("feed: Redis write failed (%s); retrying in %.2fs", error,
-                                backoff)
+                    log.warning("feed: Redis write failed (%s); retrying in %.2fs", error, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, _BACKOFF_MAX)
                     continue
