@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -84,12 +85,14 @@ async def readyz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     checks: dict[str, Any] = {}
     ready = True
-    try:
-        await services.store.ping()
-        checks["store"] = {"status": "ok", "kind": type(services.store).__name__}
-    except Exception as error:
-        ready = False
-        checks["store"] = {"status": "failing", "error": str(error)}
+    for name, ping in services.checks.items():
+        try:
+            await asyncio.wait_for(ping(), timeout=2)
+            checks[name] = {"status": "ok"}
+        except Exception as error:
+            ready = False
+            checks[name] = {"status": "failing", "error": str(error) or type(error).__name__}
+    checks["store"]["kind"] = type(services.store).__name__
     body = {"status": "ready" if ready else "not_ready", "checks": checks}
     return web.json_response(body, status=200 if ready else 503)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import socketio
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from gateway.api import SERVICES, errors_middleware, routes
 from gateway.auth import TokenIssuer, TokenVerifier
@@ -27,9 +28,11 @@ from handoff.conductor import Conductor
 from handoff.directory import MemoryDirectory
 from handoff.queue import MemoryRoutingQueue
 from handoff.router import Router, RouterSettings
+from sessions.leases import LocalLeases
 from sessions.locks import LocalLocks
 from sessions.memory_store import MemoryStore
 from sessions.postgres import PostgresStore, SchemaError
+from sessions.redis import RedisFeedBus, RedisLeases
 from sessions.service import ConversationService, utc_now
 from sessions.store import SessionStore
 
@@ -40,20 +43,37 @@ log = logging.getLogger("tandem.app")
 SIO = web.AppKey("sio", socketio.AsyncServer)
 
 
-def _store(settings: Settings) -> SessionStore:
+def _store(settings: Settings, checks: dict[str, Callable[[], Awaitable[None]]]) -> SessionStore:
     if settings.database_url is None:
-        return MemoryStore()
-    return PostgresStore(
+        store: SessionStore = MemoryStore()
+        checks["store"] = store.ping
+        return store
+    feed = None
+    if settings.redis_url is not None:
+        feed = RedisFeedBus(
+            settings.redis_url, prefix=settings.redis_prefix, node_id=settings.node_id
+        )
+        checks["redis"] = feed.ping
+    store = PostgresStore(
         settings.database_url,
         schema=settings.database_schema,
         min_size=settings.database_pool_min,
         max_size=settings.database_pool_max,
         migrate_on_start=settings.migrate_on_start,
+        feed=feed,
     )
+    checks["store"] = store.ping
+    return store
 
 
 def create_app(settings: Settings) -> web.Application:
-    store = _store(settings)
+    checks: dict[str, Callable[[], Awaitable[None]]] = {}
+    store = _store(settings, checks)
+    leases = (
+        RedisLeases(settings.redis_url, prefix=settings.redis_prefix, node_id=settings.node_id)
+        if settings.redis_url
+        else LocalLeases()
+    )
     conversations = ConversationService(store, LocalLocks(), clock=utc_now)
     directory = MemoryDirectory()
     if settings.demo:
@@ -61,6 +81,14 @@ def create_app(settings: Settings) -> web.Application:
 
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
+        # Across nodes, emits to a room reach its members wherever they are connected.
+        client_manager=(
+            socketio.AsyncRedisManager(
+                settings.redis_url, channel=f"{settings.redis_prefix}socketio"
+            )
+            if settings.redis_url
+            else None
+        ),
         max_http_buffer_size=settings.max_packet_bytes,
         ping_interval=settings.ping_interval_seconds,
         # Same-origin only: the pages are served by this server.
@@ -70,7 +98,8 @@ def create_app(settings: Settings) -> web.Application:
     )
 
     async def emit(event: str, data: dict[str, Any], sid: str, namespace: str) -> None:
-        await sio.emit(event, data, to=sid, namespace=namespace)
+        # Delivery serves this node's own connections: never through the Redis manager.
+        await sio.emit(event, data, to=sid, namespace=namespace, ignore_queue=True)
 
     delivery = Delivery(store, emit)
     router = Router(
@@ -93,12 +122,13 @@ def create_app(settings: Settings) -> web.Application:
         store=store,
         conversations=conversations,
         router=router,
-        conductor=Conductor(conversations, router, bot),
+        conductor=Conductor(conversations, router, bot, leases),
         delivery=delivery,
         directory=directory,
         verifier=TokenVerifier(settings),
         issuer=TokenIssuer(settings) if settings.demo else None,
         clock=utc_now,
+        checks=checks,
     )
 
     app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
@@ -110,6 +140,8 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(routes())
     app.add_routes(web_routes(settings.web_root or default_web_root()))
     app.cleanup_ctx.append(_open_store)
+    if isinstance(leases, RedisLeases):
+        app.on_cleanup.append(lambda _app: leases.close())
     app.cleanup_ctx.append(_run_feed)
     app.on_shutdown.append(_say_goodbye)
     return app
@@ -125,7 +157,7 @@ async def _open_store(app: web.Application) -> AsyncIterator[None]:
         await services.store.start()
     except SchemaError as error:
         raise StartupError(str(error)) from None
-    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+    except (OSError, TimeoutError, asyncpg.PostgresError, RedisError) as error:
         raise StartupError(
             f"cannot reach the store ({services.settings.store_description()}): {error}"
         ) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,3 +30,5 @@ class Services:
     verifier: TokenVerifier
     issuer: TokenIssuer | None
     clock: Callable[[], datetime]
+    # Readiness: each dependency's name and a call that raises if it cannot serve.
+    checks: dict[str, Callable[[], Awaitable[None]]]

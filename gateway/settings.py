@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,6 +69,15 @@ class Settings(BaseSettings):
     database_pool_min: int = Field(2, ge=1, le=100)
     database_pool_max: int = Field(10, ge=1, le=500)
     migrate_on_start: bool = Field(False, description="Apply database migrations at start.")
+    redis_url: str | None = Field(
+        None, description="Redis: events and socket.io emits shared between nodes."
+    )
+    redis_prefix: str = Field("tandem:", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    node_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
+        description="This process's name among the nodes (default: host-pid).",
+    )
 
     knowledge_file: Path | None = Field(None, description="Bot knowledge base (TOML).")
     web_root: Path | None = Field(None, description="Folder of the web pages (default: ./web).")
@@ -100,6 +110,11 @@ class Settings(BaseSettings):
             )
         if self.jwt_secret is not None and len(self.jwt_secret) < 32:
             raise ValueError("jwt_secret must be at least 32 characters")
+        if self.redis_url is not None and self.database_url is None:
+            raise ValueError(
+                "redis_url needs database_url: Redis shares a durable log between nodes; "
+                "set TANDEM_DATABASE_URL too"
+            )
         if self.database_pool_min > self.database_pool_max:
             raise ValueError("database_pool_min must not exceed database_pool_max")
         return self
@@ -107,7 +122,10 @@ class Settings(BaseSettings):
     def store_description(self) -> str:
         if self.database_url is None:
             return "in-memory (embedded; nothing survives a restart)"
-        return f"PostgreSQL {_redact(self.database_url)} schema {self.database_schema}"
+        durable = f"PostgreSQL {_redact(self.database_url)} schema {self.database_schema}"
+        if self.redis_url is None:
+            return durable
+        return f"{durable}; Redis {_redact(self.redis_url)} prefix {self.redis_prefix}"
 
     @classmethod
     def settings_customise_sources(
@@ -126,7 +144,7 @@ class Settings(BaseSettings):
 
 def _redact(dsn: str) -> str:
     """The DSN without its password, for logs."""
-    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", dsn)
+    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", dsn)
 
 
 def _truthy(value: Any) -> bool:

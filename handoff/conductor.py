@@ -20,18 +20,29 @@ from sessions import commands
 from sessions.errors import DomainError
 from sessions.events import Event
 from sessions.handlers import BOT
+from sessions.leases import Leases, LocalLeases
 from sessions.service import CommandOutcome, ConversationService
 
 __all__ = ["Conductor"]
 
 log = logging.getLogger("tandem.conductor")
 
+_REACTION_LEASE_SECONDS = 300.0
+
 
 class Conductor:
-    def __init__(self, service: ConversationService, router: Router, bot: Handler) -> None:
+    def __init__(
+        self,
+        service: ConversationService,
+        router: Router,
+        bot: Handler,
+        leases: Leases | None = None,
+    ) -> None:
         self._service = service
         self._router = router
         self._bot = bot
+        # Every node sees every event; the bot answers each one on one node only.
+        self._leases: Leases = leases or LocalLeases()
         self._runner = KeyedSerialRunner("conductor")
         # Who serves each open conversation, as last seen on the feed.
         self._handlers: dict[str, str] = {}
@@ -77,17 +88,24 @@ class Conductor:
     async def _react(self, event: Event) -> None:
         await self._router.observe(event)
         if event.type == "handler.changed" and event.data["to"] == BOT:
+            if not await self._claim(event):
+                return
             history = await self._service.history(event.conversation_id)
             returning = event.data["reason"] != "start"
             replies = await self._bot.greet(history, returning=returning)
             await self._perform(event, replies)
         elif event.type == "message.sent" and event.actor.startswith("customer:"):
             state = await self._service.state(event.conversation_id)
-            if state is None or state.handler != BOT:
+            if state is None or state.handler != BOT or not await self._claim(event):
                 return
             history = await self._service.history(event.conversation_id, 0, event.seq)
             replies = await self._bot.reply(history, str(event.data["text"]))
             await self._perform(event, replies)
+
+    async def _claim(self, event: Event) -> bool:
+        return await self._leases.claim(
+            f"react:{event.conversation_id}:{event.seq}", _REACTION_LEASE_SECONDS
+        )
 
     async def _perform(self, cause: Event, replies: Sequence[Reply]) -> None:
         for index, reply in enumerate(replies):

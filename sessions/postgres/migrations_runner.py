@@ -74,25 +74,32 @@ async def schema_version(conn: asyncpg.Connection, schema: str) -> int:
 
 async def migrate(conn: asyncpg.Connection, schema: str) -> list[Migration]:
     """Apply the migrations `schema` lacks; return them. Refuses a newer schema."""
-    await _ensure_table(conn, schema)
-    applied: list[Migration] = []
-    for migration in migrations():
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-            current = await schema_version(conn, schema)
-            if migration.version <= current:
+    # One migrator at a time across every node, from creating the bookkeeping table on:
+    # concurrent CREATE ... IF NOT EXISTS can still collide in PostgreSQL's catalogs.
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        await _ensure_table(conn, schema)
+        applied: list[Migration] = []
+        for migration in migrations():
+            if migration.version <= await schema_version(conn, schema):
                 continue
-            await conn.execute(f'SET LOCAL search_path TO "{schema}"')
-            await conn.execute(migration.sql)
-            await conn.execute(
-                f'INSERT INTO "{schema}".schema_migrations (version, name) VALUES ($1, $2)',
+            async with conn.transaction():
+                await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    f'INSERT INTO "{schema}".schema_migrations (version, name) VALUES ($1, $2)',
+                    migration.version,
+                    migration.name,
+                )
+            log.info(
+                "applied migration %04d_%s to schema %s",
                 migration.version,
                 migration.name,
-            )
-            log.info(
-                "applied migration %04d_%s to schema %s", migration.version, migration.name, schema
+                schema,
             )
             applied.append(migration)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     await check_schema(conn, schema)
     return applied
 

@@ -1,0 +1,20 @@
+"""Leases: work that must run on exactly one node (a bot's answer to one message)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+__all__ = ["Leases", "LocalLeases"]
+
+
+class Leases(Protocol):
+    async def claim(self, name: str, ttl_seconds: float) -> bool:
+        """True for exactly one claimant of `name` until `ttl_seconds` pass."""
+        ...
+
+
+class LocalLeases:
+    """One process is the only claimant there is."""
+
+    async def claim(self, name: str, ttl_seconds: float) -> bool:
+        return True
