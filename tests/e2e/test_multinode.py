@@ -3,6 +3,8 @@ on the other, chatting; every message exactly once, in order, on both sides."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import subprocess
 import sys
 import uuid
@@ -120,3 +122,53 @@ async def test_customer_on_one_node_agent_on_another(
     assert texts == [t for i in range(30) for t in (f"c{i}", f"a{i}")]
     assert alice.known(cid) == seqs
     assert anna.known(cid) == seqs
+
+
+async def test_kill_9_of_the_customers_node_loses_nothing(
+    cluster: tuple[Node, Node], clients: list[Client]
+) -> None:
+    a, b = cluster
+    alice = await a.client("alice")
+    anna = await b.client("anna")
+    clients.extend([alice, anna])
+    assert (await anna.call("presence.set", {"status": "ready"}))["ok"]
+    cid = (await alice.command("conversation.start"))["conversation_id"]
+    await alice.command("agent.request", conversation_id=cid)
+    offer = await anna.wait_for("offer", lambda o: o["conversation_id"] == cid, timeout=10)
+    await anna.command("offer.accept", offer_id=offer["offer_id"])
+    await alice.wait_event(cid, lambda e: e["data"].get("to") == "agent:anna", timeout=10)
+
+    async def agent_talks() -> list[int]:
+        sent = []
+        for i in range(60):
+            sent.append(
+                (await anna.command("message.send", conversation_id=cid, text=f"agent {i}"))["seq"]
+            )
+            await asyncio.sleep(0.005)
+        return sent
+
+    talking = asyncio.create_task(agent_talks())
+    await anna.wait_event(cid, lambda e: True, timeout=5)
+    await asyncio.sleep(0.1)
+    a.process.send_signal(signal.SIGKILL)  # no goodbye, no flush
+    a.process.wait(timeout=5)
+    sent = await talking
+
+    # The customer's app reconnects to the surviving node and resumes from what it has.
+    have = alice.known(cid)
+    again = await b.client("alice")
+    clients.append(again)
+    again.events[cid] = list(alice.events[cid])
+    again.own[cid] = list(alice.own[cid])
+    ack = await again.call("resume", {"conversation_id": cid, "after_seq": max(have)})
+    assert ack["ok"] and ack["last_seq"] == sent[-1]
+    assert again.known(cid) == list(range(1, sent[-1] + 1))
+    texts = [
+        e["data"]["text"]
+        for e in again.events[cid]
+        if e["type"] == "message.sent" and e["actor"] == "agent:anna"
+    ]
+    assert texts == [f"agent {i}" for i in range(60)]
+    # And the conversation goes on through the surviving node.
+    more = await again.command("message.send", conversation_id=cid, text="back")
+    await anna.wait_event(cid, lambda e: e["seq"] == more["seq"], timeout=10)
