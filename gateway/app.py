@@ -115,6 +115,7 @@ def create_app(settings: Settings) -> web.Application:
             average_handle_seconds=settings.average_handle_seconds,
         ),
         clock=utc_now,
+        leases=leases,
     )
     bot = BankingBot(load_knowledge(settings.knowledge_file))
     services = Services(

@@ -27,6 +27,7 @@ from sessions.commands import AssignAgent, Transfer
 from sessions.errors import DomainError
 from sessions.events import Event
 from sessions.handlers import QUEUE, agent_of
+from sessions.leases import Leases, LocalLeases
 from sessions.service import CommandOutcome, ConversationService
 
 __all__ = ["Router", "RouterSettings"]
@@ -56,8 +57,11 @@ class Router:
         notifier: RoutingNotifier,
         settings: RouterSettings,
         clock: Callable[[], datetime],
+        leases: Leases | None = None,
     ) -> None:
         self._service = service
+        # Across nodes, one node at a time may offer a given conversation.
+        self._leases: Leases = leases or LocalLeases()
         self._queue = queue
         self._directory = directory
         self._notifier = notifier
@@ -306,6 +310,9 @@ class Router:
                 agent = choose_agent(entry, self._agents.values(), offered_to, now)
             if agent is None:
                 continue
+            claim = f"offer:{entry.conversation_id}"
+            if not await self._leases.claim(claim, self._settings.offer_timeout_seconds + 1):
+                continue  # another node is offering it to one of its agents
             await self._make_offer(entry, agent, now)
 
     async def _make_offer(self, entry: QueueEntry, agent: AgentPresence, now: datetime) -> None:

@@ -9,7 +9,8 @@ __all__ = ["Leases", "LocalLeases"]
 
 class Leases(Protocol):
     async def claim(self, name: str, ttl_seconds: float) -> bool:
-        """True for exactly one claimant of `name` until `ttl_seconds` pass."""
+        """True for exactly one node claiming `name` until `ttl_seconds` pass. The node
+        that holds it may claim it again (and so extend it)."""
         ...
 
 

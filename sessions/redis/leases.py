@@ -19,15 +19,22 @@ class RedisLeases:
         self._node = node_id
 
     async def claim(self, name: str, ttl_seconds: float) -> bool:
+        key, ttl = self._prefix + name, max(int(ttl_seconds * 1000), 1)
         try:
-            won = await self._redis.set(
-                self._prefix + name, self._node, nx=True, px=max(int(ttl_seconds * 1000), 1)
-            )
+            if await self._redis.set(key, self._node, nx=True, px=ttl):
+                return True
+            # Held: by this node (claim again, extend), or by another (lost).
+            held = await self._redis.get(key)
+            if held is not None and (held if isinstance(held, str) else held.decode()) == (
+                self._node
+            ):
+                await self._redis.pexpire(key, ttl)
+                return True
+            return False
         except (RedisError, OSError) as error:
-            # Better twice than never: the work is idempotent (keyed), a lost answer is not.
+            # Better twice than never: the guarded work is keyed or checked by the log.
             log.warning("lease %s: Redis unavailable (%s); claiming locally", name, error)
             return True
-        return bool(won)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -1,0 +1,49 @@
+"""Routing with two nodes on one PostgreSQL and one Redis (in-process servers)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.e2e.conftest import ServerFactory
+from tests.e2e.harness import Client
+
+
+async def test_a_conversation_is_offered_to_one_agent_at_a_time_across_nodes(
+    server_factory: ServerFactory, clients: list[Client], pg_schema: str, redis_prefix: str
+) -> None:
+    common = {
+        "database_url": DATABASE_URL,
+        "database_schema": pg_schema,
+        "migrate_on_start": True,
+        "redis_url": REDIS_URL,
+        "redis_prefix": redis_prefix,
+        "jwt_secret": "c" * 40,
+        "offer_timeout_seconds": 1.0,
+    }
+    a = await server_factory(node_id="node-a", **common)
+    b = await server_factory(node_id="node-b", **common)
+    anna = await a.client("anna")
+    ben = await b.client("ben")
+    alice = await a.client("alice")
+    clients.extend([anna, ben, alice])
+    for agent in (anna, ben):
+        assert (await agent.call("presence.set", {"status": "ready"}))["ok"]
+    cid = (await alice.command("conversation.start"))["conversation_id"]
+    await alice.command("agent.request", conversation_id=cid)
+
+    first = await asyncio.wait_for(
+        asyncio.wait(
+            [asyncio.create_task(agent.wait_for("offer", timeout=5)) for agent in (anna, ben)],
+            return_when=asyncio.FIRST_COMPLETED,
+        ),
+        6,
+    )
+    await asyncio.sleep(0.5)  # well inside the 1 s offer: nobody else may be offered it
+    offers = [(c.id, o) for c in (anna, ben) for name, o in c.received if name == "offer"]
+    assert len(offers) == 1, offers
+    winner = anna if offers[0][0] == "anna" else ben
+    ack = await winner.call("offer.accept", {"key": "k", "offer_id": offers[0][1]["offer_id"]})
+    assert ack["ok"], ack
+    await alice.wait_event(cid, lambda e: e["data"].get("to") == f"agent:{winner.id}")
+    assert first
