@@ -163,6 +163,7 @@ async def _open_store(app: web.Application) -> AsyncIterator[None]:
             f"cannot reach the store ({services.settings.store_description()}): {error}"
         ) from None
     log.info("store: %s", services.settings.store_description())
+    await services.router.recover()
     yield
     await services.store.close()
 

@@ -29,6 +29,7 @@ from sessions.events import Event
 from sessions.handlers import QUEUE, agent_of
 from sessions.leases import Leases, LocalLeases
 from sessions.service import CommandOutcome, ConversationService
+from sessions.store import ConversationQuery
 
 __all__ = ["Router", "RouterSettings"]
 
@@ -241,6 +242,31 @@ class Router:
                 )
             )
         await self._changed()
+
+    async def recover(self) -> int:
+        """Queue what the log says is waiting: after a restart, or on a node that joined a
+        cluster after those customers asked for a person. Returns how many."""
+        waiting = await self._service.list(
+            ConversationQuery(status="open", handler=QUEUE, limit=10_000)
+        )
+        # Oldest first: the queue is first come, first served, restarts included.
+        now = self._clock()
+        for state in sorted(waiting, key=lambda st: st.updated_at or now):
+            context = dict(state.handoff_context)
+            self._queue.put(
+                QueueEntry(
+                    conversation_id=state.id,
+                    customer_id=state.customer_id,
+                    queue=str(context.get("queue") or "general"),
+                    priority=int(context.get("priority") or 0),
+                    enqueued_at=state.updated_at or now,
+                    context=context,
+                )
+            )
+        if waiting:
+            log.info("recovered %d waiting conversations from the log", len(waiting))
+            await self._changed()
+        return len(waiting)
 
     # -- supervisor view -------------------------------------------------------------
 

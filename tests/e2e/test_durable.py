@@ -63,3 +63,33 @@ async def test_a_new_customer_on_postgres_gets_the_bot(
     ack = await bob.command("message.send", conversation_id=cid, text="How do I reset my password?")
     answer = await bob.wait_event(cid, lambda e: e["actor"] == "bot" and e["seq"] > ack["seq"])
     assert answer["data"]["kind"] in ("answer", "clarify")
+
+
+async def test_customers_waiting_in_the_queue_survive_a_restart(
+    server_factory: ServerFactory, clients: list[Client], pg_schema: str
+) -> None:
+    options = {
+        "database_url": DATABASE_URL,
+        "database_schema": pg_schema,
+        "migrate_on_start": True,
+        "jwt_secret": "q" * 40,
+    }
+    first = await server_factory(**options)
+    waiting = []
+    for name in ("alice", "bob"):
+        customer = await first.client(name)
+        cid = await start(customer)
+        await customer.command("agent.request", conversation_id=cid)
+        waiting.append(cid)
+        await customer.close()
+    await first.runner.cleanup()
+
+    second = await server_factory(**options)
+    anna = await second.client("anna")
+    clients.append(anna)
+    assert (await anna.call("presence.set", {"status": "ready"}))["ok"]
+    offer = await anna.wait_for("offer")
+    assert offer["conversation_id"] == waiting[0]  # first come, first served, still
+    assert offer["context"]["reason"] == "customer_request"
+    snapshot = second.services.router.snapshot()
+    assert [e["conversation_id"] for e in snapshot["entries"]] == waiting
