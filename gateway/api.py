@@ -175,15 +175,12 @@ async def list_agents(request: web.Request) -> web.Response:
     if principal.role == "customer":
         raise DomainError("forbidden", "agents and supervisors only")
     services = request.app[SERVICES]
-    now = services.clock()
-    online = {a.agent_id: a for a in services.router.agents()}
+    online = {a["agent_id"]: a for a in await services.router.everyone()}
     agents = []
     for person in await services.directory.of_role("agent"):
-        presence = online.pop(person.id, None)
         agents.append(
-            presence.to_json(now)
-            if presence
-            else {
+            online.pop(person.id, None)
+            or {
                 "agent_id": person.id,
                 "name": person.name,
                 "status": "offline",
@@ -192,7 +189,7 @@ async def list_agents(request: web.Request) -> web.Response:
                 "conversations": [],
             }
         )
-    agents.extend(p.to_json(now) for p in online.values())
+    agents.extend(online.values())
     return web.json_response({"agents": sorted(agents, key=lambda a: a["agent_id"])})
 
 

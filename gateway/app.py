@@ -26,6 +26,7 @@ from handoff.bot.banking_bot import BankingBot
 from handoff.bot.knowledge import load_knowledge
 from handoff.conductor import Conductor
 from handoff.directory import MemoryDirectory
+from handoff.presence_board import LocalPresenceBoard, RedisPresenceBoard
 from handoff.queue import MemoryRoutingQueue
 from handoff.router import Router, RouterSettings
 from sessions.leases import LocalLeases
@@ -74,6 +75,11 @@ def create_app(settings: Settings) -> web.Application:
         if settings.redis_url
         else LocalLeases()
     )
+    board = (
+        RedisPresenceBoard(settings.redis_url, prefix=settings.redis_prefix)
+        if settings.redis_url
+        else LocalPresenceBoard()
+    )
     conversations = ConversationService(store, LocalLocks(), clock=utc_now)
     directory = MemoryDirectory()
     if settings.demo:
@@ -113,9 +119,11 @@ def create_app(settings: Settings) -> web.Application:
             agent_capacity=settings.agent_capacity,
             agent_lost_grace_seconds=settings.agent_lost_grace_seconds,
             average_handle_seconds=settings.average_handle_seconds,
+            presence_heartbeat_seconds=settings.presence_heartbeat_seconds,
         ),
         clock=utc_now,
         leases=leases,
+        board=board,
     )
     bot = BankingBot(load_knowledge(settings.knowledge_file))
     services = Services(
@@ -141,8 +149,9 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(routes())
     app.add_routes(web_routes(settings.web_root or default_web_root()))
     app.cleanup_ctx.append(_open_store)
-    if isinstance(leases, RedisLeases):
-        app.on_cleanup.append(lambda _app: leases.close())
+    for closable in (leases, board):
+        if isinstance(closable, RedisLeases | RedisPresenceBoard):
+            app.on_cleanup.append(lambda _app, c=closable: c.close())
     app.cleanup_ctx.append(_run_feed)
     app.on_shutdown.append(_say_goodbye)
     return app
@@ -183,7 +192,9 @@ async def _run_feed(app: web.Application) -> AsyncIterator[None]:
                 log.exception("feed: handling %s#%s failed", event.conversation_id, event.seq)
 
     task = asyncio.create_task(consume(), name="feed")
+    heartbeat = asyncio.create_task(services.router.heartbeat(), name="presence-heartbeat")
     yield
+    heartbeat.cancel()
     # In-flight reactions (a bot answer being written) finish before the store closes.
     grace = services.settings.shutdown_grace_seconds
     with contextlib.suppress(TimeoutError):

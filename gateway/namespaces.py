@@ -308,4 +308,6 @@ class SupervisorNamespace(_Namespace):
 
     async def _snapshot(self, sid: str, principal: Principal, payload: Any) -> Ack:
         schemas.parse(schemas.Empty, payload)
-        return ok(**self.services.router.snapshot())
+        snapshot = self.services.router.snapshot()
+        snapshot["agents"] = await self.services.router.everyone()  # the whole cluster
+        return ok(**snapshot)

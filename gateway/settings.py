@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     agent_capacity: int = Field(3, ge=1, le=50, description="Concurrent chats per agent.")
     agent_lost_grace_seconds: float = Field(60.0, ge=0, le=3600)
     average_handle_seconds: float = Field(180.0, gt=0, description="Prior for wait estimates.")
+    presence_heartbeat_seconds: float = Field(
+        10.0, gt=0, le=300, description="How often a node refreshes its agents' shared presence."
+    )
 
     max_message_chars: int = Field(4000, ge=1, le=100_000)
     max_packet_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024)

@@ -21,6 +21,7 @@ from handoff.context import handoff_context
 from handoff.directory import Directory
 from handoff.ports import Offer, Person, RoutingNotifier
 from handoff.presence import AgentPresence, ChosenStatus
+from handoff.presence_board import LocalPresenceBoard, PresenceBoard
 from handoff.queue import QueueEntry, RoutingQueue
 from handoff.routing import choose_agent, estimate_wait_seconds
 from sessions.commands import AssignAgent, Transfer
@@ -47,6 +48,7 @@ class RouterSettings:
     # re-queued so no customer waits on someone who is gone.
     agent_lost_grace_seconds: float = 60.0
     average_handle_seconds: float = 180.0
+    presence_heartbeat_seconds: float = 10.0
 
 
 class Router:
@@ -59,8 +61,10 @@ class Router:
         settings: RouterSettings,
         clock: Callable[[], datetime],
         leases: Leases | None = None,
+        board: PresenceBoard | None = None,
     ) -> None:
         self._service = service
+        self._board: PresenceBoard = board or LocalPresenceBoard()
         # Across nodes, one node at a time may offer a given conversation.
         self._leases: Leases = leases or LocalLeases()
         self._queue = queue
@@ -92,6 +96,7 @@ class Router:
         # Always told, even if unchanged: a new tab needs to know where its agent stands.
         self._presence_sent[agent_id] = self._presence_key(presence)
         await self._notifier.presence(presence)
+        await self._share(presence)
         await self._changed()
         return presence
 
@@ -320,6 +325,31 @@ class Router:
             if self._presence_sent.get(agent.agent_id) != seen:
                 self._presence_sent[agent.agent_id] = seen
                 await self._notifier.presence(agent)
+                await self._share(agent)
+
+    async def _share(self, agent: AgentPresence) -> None:
+        if agent.connections == 0:
+            await self._board.remove(agent.agent_id)
+        else:
+            ttl = self._settings.presence_heartbeat_seconds * 3
+            await self._board.publish(agent.agent_id, agent.to_json(self._clock()), ttl)
+
+    async def heartbeat(self) -> None:
+        """Refresh this node's agents on the board, until cancelled."""
+        while True:
+            await asyncio.sleep(self._settings.presence_heartbeat_seconds)
+            for agent in list(self._agents.values()):
+                if agent.connections:
+                    await self._share(agent)
+
+    async def everyone(self) -> list[dict[str, Any]]:
+        """Every connected agent's presence, cluster-wide, by agent id."""
+        board = await self._board.everyone()
+        now = self._clock()
+        for agent in self._agents.values():  # this node's view is the freshest of its own
+            if agent.connections:
+                board[agent.agent_id] = agent.to_json(now)
+        return [board[agent_id] for agent_id in sorted(board)]
 
     async def _dispatch(self) -> None:
         now = self._clock()

@@ -47,3 +47,40 @@ async def test_a_conversation_is_offered_to_one_agent_at_a_time_across_nodes(
     assert ack["ok"], ack
     await alice.wait_event(cid, lambda e: e["data"].get("to") == f"agent:{winner.id}")
     assert first
+
+
+async def test_every_node_sees_every_agents_presence(
+    server_factory: ServerFactory, clients: list[Client], pg_schema: str, redis_prefix: str
+) -> None:
+    common = {
+        "database_url": DATABASE_URL,
+        "database_schema": pg_schema,
+        "migrate_on_start": True,
+        "redis_url": REDIS_URL,
+        "redis_prefix": redis_prefix,
+        "jwt_secret": "p" * 40,
+    }
+    a = await server_factory(node_id="node-a", **common)
+    b = await server_factory(node_id="node-b", **common)
+    anna = await a.client("anna")
+    ben = await b.client("ben")
+    clients.extend([anna, ben])
+    assert (await ben.call("presence.set", {"status": "ready"}))["ok"]
+    token = (await a.login("sara"))["token"]
+    status, body = await a.get("/api/v1/agents", token)
+    assert status == 200
+    seen_from_a = {agent["agent_id"]: agent["status"] for agent in body["agents"]}
+    assert seen_from_a == {"anna": "not_ready", "ben": "ready"}
+    sara = await b.client("sara")
+    clients.append(sara)
+    snapshot = await sara.call("queue.snapshot", {})
+    assert {agent["agent_id"] for agent in snapshot["agents"]} == {"anna", "ben"}
+    await ben.close()
+    clients.remove(ben)
+    for _ in range(50):
+        body = (await a.get("/api/v1/agents", token))[1]
+        if {x["agent_id"]: x["status"] for x in body["agents"]}["ben"] == "offline":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("ben still shown connected after leaving")
