@@ -100,9 +100,15 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
     # -- dispatch --------------------------------------------------------------------
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
-        if event in ("connect", "disconnect"):
-            return await super().trigger_event(event, *args)
         sid, data = args[0], args[1:]
+        # python-socketio hands a client's event named "connect" or "disconnect" to the
+        # same hook as the real ones. Tell them apart: a real connect comes before the
+        # socket is ours, a real disconnect after python-socketio stopped counting it as
+        # connected. A forged one must not log anyone in or out.
+        if event == "connect" and sid not in self.principals:
+            return await super().trigger_event(event, *args)
+        if event == "disconnect" and not self.server.manager.is_connected(sid, self.namespace):
+            return await super().trigger_event(event, *args)
         principal = self.principals.get(sid)
         if principal is None:
             return error("unauthorized", "not connected")

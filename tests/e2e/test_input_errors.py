@@ -259,3 +259,17 @@ async def test_bad_tokens_are_refused_with_a_reason(server: RunningServer) -> No
     agent = (await server.login("anna"))["token"]
     error = await connect_error(server, "/supervisor", {"token": agent})
     assert error["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("name", ["connect", "disconnect"])
+async def test_events_named_like_the_lifecycle_are_just_unknown(
+    server: RunningServer, clients: list[Client], name: str
+) -> None:
+    anna = await server.client("anna")
+    clients.append(anna)
+    assert (await anna.call("presence.set", {"status": "ready"}))["ok"]
+    # A raw client can send these names as ordinary events: they must log nobody out.
+    refused(await anna.call(name, {"token": "x"}), "unknown_event", name)
+    presence = server.services.router.presence_of("anna")
+    assert presence is not None and presence.connections == 1
+    assert (await anna.call("presence.set", {"status": "not_ready"}))["ok"]
