@@ -62,6 +62,7 @@ def _store(settings: Settings, checks: dict[str, Callable[[], Awaitable[None]]])
         max_size=settings.database_pool_max,
         migrate_on_start=settings.migrate_on_start,
         feed=feed,
+        writers=settings.database_writers,
     )
     checks["store"] = store.ping
     return store

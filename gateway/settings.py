@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     database_schema: str = Field("tandem", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     database_pool_min: int = Field(2, ge=1, le=100)
     database_pool_max: int = Field(10, ge=1, le=500)
+    database_writers: int = Field(
+        2, ge=1, le=64, description="Append batches in flight at once (group commit)."
+    )
     migrate_on_start: bool = Field(False, description="Apply database migrations at start.")
     redis_url: str | None = Field(
         None, description="Redis: events and socket.io emits shared between nodes."

@@ -14,6 +14,7 @@ the command was not applied, or it was and its key makes the retry return the sa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,9 @@ from sessions.store import AppendResult, ConversationQuery, EventFeed
 __all__ = ["PostgresStore"]
 
 log = logging.getLogger("tandem.postgres")
+
+# The most appends one batch carries.
+_BATCH_MAX = 200
 
 _UNAVAILABLE = (
     OSError,
@@ -68,6 +72,7 @@ class PostgresStore:
         command_timeout: float = 5.0,
         state_cache_size: int = 10_000,
         feed: FeedBus | None = None,
+        writers: int = 2,
     ) -> None:
         self._dsn = dsn
         self._schema = schema
@@ -80,6 +85,12 @@ class PostgresStore:
         # it without a read. Kept exact by the conditional update (a stale entry makes the
         # append fail, which drops it) and by `forget` from a cross-node feed.
         self._states = StateCache(state_cache_size)
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[asyncpg.Record]]] = []
+        self._flushers = 0
+        # Batches in flight at once. Fewer means bigger batches (fewer commits: more
+        # throughput on a busy node); more means less waiting when the database is far.
+        self._writers = max(writers, 1)
+        self._flush_tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, dsn: str, **options: Any) -> PostgresStore:
@@ -161,36 +172,70 @@ class PostgresStore:
             event = Event.stored(conversation_id, state.last_seq + 1, new)
             state = apply(state, event)
             stored.append(event)
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT replayed, seqs, actual FROM tandem_append("
-                "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                conversation_id,
-                expected_seq,
-                [e.to_json() for e in stored],
-                key,
-                state.customer_id,
-                state.status,
-                state.handler,
-                sorted(state.channels),
-                state.last_seq,
-                state.started_at,
-                state.updated_at,
-                _changed(state.handoff_context, before.handoff_context),
-                _changed(state.read_marks, before.read_marks),
-            )
-            if row["replayed"]:
-                return AppendResult(
-                    conversation_id,
-                    tuple(await self._events(conn, conversation_id, row["seqs"])),
-                    replayed=True,
-                )
+        row = await self._batched(
+            {
+                "id": conversation_id,
+                "expected": expected_seq,
+                "events": [e.to_json() for e in stored],
+                "key": key,
+                "customer_id": state.customer_id,
+                "status": state.status,
+                "handler": state.handler,
+                "channels": sorted(state.channels),
+                "last_seq": state.last_seq,
+                "started_at": _iso(state.started_at),
+                "updated_at": _iso(state.updated_at),
+                "handoff_context": _changed(state.handoff_context, before.handoff_context),
+                "read_marks": _changed(state.read_marks, before.read_marks),
+            }
+        )
+        if row["replayed"]:
+            async with self._pool.acquire() as conn:
+                recorded = await self._events(conn, conversation_id, row["seqs"])
+            return AppendResult(conversation_id, tuple(recorded), replayed=True)
         if row["seqs"] is None:
             # Another node appended first: what we knew of this conversation is stale.
             self._states.forget(conversation_id)
             raise ConcurrencyError(conversation_id, expected_seq, int(row["actual"]))
         self._states.put(state)
         return AppendResult(conversation_id, tuple(stored))
+
+    async def _batched(self, item: dict[str, Any]) -> asyncpg.Record:
+        """Write `item` in the next batch; its result row. Group commit: appends that
+        arrive while `writers` batches are being written wait for the next one,
+        so under load one round trip and one commit carry many conversations' appends."""
+        done: asyncio.Future[asyncpg.Record] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, done))
+        if self._flushers < self._writers:
+            self._flushers += 1
+            flusher = asyncio.create_task(self._flush(), name="postgres-append-batch")
+            self._flush_tasks.add(flusher)
+            flusher.add_done_callback(self._flush_tasks.discard)
+        return await done
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:_BATCH_MAX], self._pending[_BATCH_MAX:]
+                try:
+                    async with self._pool.acquire() as conn:
+                        rows = await conn.fetch(
+                            "SELECT idx, replayed, seqs, actual FROM tandem_append_batch($1)",
+                            [item for item, _ in batch],
+                        )
+                except BaseException as error:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(error)
+                    if isinstance(error, asyncio.CancelledError):
+                        raise
+                    continue
+                for row in rows:
+                    done = batch[int(row["idx"]) - 1][1]
+                    if not done.done():
+                        done.set_result(row)
+        finally:
+            self._flushers -= 1
 
     async def find(self, idempotency_key: str) -> AppendResult | None:
         try:
@@ -286,6 +331,10 @@ class PostgresStore:
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         rows = await self._fetch(sql, *args)
         return rows[0] if rows else None
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
 
 
 def _changed(now: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any] | None:

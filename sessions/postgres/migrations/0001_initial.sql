@@ -97,8 +97,35 @@ BEGIN
     FROM jsonb_array_elements(p_events) AS e;
     SELECT array_agg((e->>'seq')::bigint) INTO v_seqs FROM jsonb_array_elements(p_events) AS e;
     IF p_key IS NOT NULL THEN
-        INSERT INTO idempotency_keys (key, conversation_id, seqs) VALUES (p_key, p_id, v_seqs);
+        -- A conflict here means one key was used for two different commands (a client
+        -- bug): the first keeps it. A retry of the same command cannot get this far, the
+        -- seq check above stops it.
+        INSERT INTO idempotency_keys (key, conversation_id, seqs) VALUES (p_key, p_id, v_seqs)
+        ON CONFLICT (key) DO NOTHING;
     END IF;
     RETURN QUERY SELECT false, v_seqs, NULL::bigint;
+END;
+$$;
+
+-- Several appends (of different conversations) in one round trip and one commit: the
+-- store batches what arrives while its previous batch is being written.
+CREATE FUNCTION tandem_append_batch(p_items jsonb)
+RETURNS TABLE (idx bigint, replayed boolean, seqs bigint[], actual bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_item jsonb;
+    v_idx bigint;
+BEGIN
+    FOR v_item, v_idx IN SELECT value, ordinality FROM jsonb_array_elements(p_items)
+                         WITH ORDINALITY LOOP
+        RETURN QUERY SELECT v_idx, r.replayed, r.seqs, r.actual FROM tandem_append(
+            v_item->>'id', (v_item->>'expected')::bigint, v_item->'events', v_item->>'key',
+            v_item->>'customer_id', v_item->>'status', v_item->>'handler',
+            ARRAY(SELECT jsonb_array_elements_text(v_item->'channels')),
+            (v_item->>'last_seq')::bigint, (v_item->>'started_at')::timestamptz,
+            (v_item->>'updated_at')::timestamptz,
+            nullif(v_item->'handoff_context', 'null'::jsonb),
+            nullif(v_item->'read_marks', 'null'::jsonb)) AS r;
+    END LOOP;
 END;
 $$;
