@@ -33,6 +33,7 @@ log = logging.getLogger("tandem.redis.feed")
 _READ_BLOCK_MS = 500
 _READ_COUNT = 500
 _BACKOFF_MAX = 2.0
+_WRITE_MAX = 500
 
 
 class RedisFeedBus:
@@ -130,21 +131,28 @@ class RedisFeedBus:
                         "feed: %d batches not sent to other nodes at shutdown", len(self._outbox)
                     )
                     return
-                batch = self._outbox[0]
-                try:
-                    await self._redis.xadd(
+                # Everything queued so far goes in one round trip (a pipeline of XADDs).
+                batches = list(self._outbox)[:_WRITE_MAX]
+                pipe = self._redis.pipeline(transaction=False)
+                for batch in batches:
+                    pipe.xadd(
                         self._stream,
                         {"node": self._node, "events": json.dumps(batch)},
                         maxlen=self._max_len,
                         approximate=True,
                     )
+                try:
+                    await pipe.execute()
                 except (RedisError, OSError) as error:
                     self.connected = False
                     log.warning("feed: Redis write failed (%s); retrying in %.2fs", error, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, _BACKOFF_MAX)
                     continue
-                self._outbox.popleft()
+                # By identity: an overflow may have dropped some of these meanwhile.
+                sent = {id(batch) for batch in batches}
+                while self._outbox and id(self._outbox[0]) in sent:
+                    self._outbox.popleft()
                 self.connected = True
                 backoff = 0.05
             self._outbox_ready.clear()
