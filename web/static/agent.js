@@ -4,24 +4,22 @@ import {
   $,
   apiGet,
   command,
-  connect,
   ConversationLog,
-  demoLogin,
   describeError,
-  wireComposer,
   fill,
   formatTime,
   h,
   humanize,
   Names,
   newKey,
-  rememberUserInUrl,
+  openSession,
   showError,
+  signIn,
   toast,
-  trackConnection,
   TypingIndicator,
   TypingSignal,
   userFromUrl,
+  wireComposer,
 } from "./common.js";
 
 const ui = {
@@ -99,36 +97,27 @@ const typingIndicator = new TypingIndicator(ui.typing, names);
 // --- login -------------------------------------------------------------------------------
 
 async function login(username) {
-  ui.loginButton.disabled = true;
-  ui.loginError.hidden = true;
-  try {
-    const session = await demoLogin(username);
-    if (session.role !== "agent") throw new Error(`${username} is not an agent (role: ${session.role})`);
-    state.session = session;
-    state.self = `agent:${session.id}`;
-    names.set(state.self, session.name);
-    rememberUserInUrl(username);
-    ui.whoami.replaceChildren(
+  const session = await signIn(ui, username, {
+    role: "agent",
+    whoami: (session) => [
       h("span", { text: session.name }),
       h("a", { href: "/agent", class: "link-button", text: "Switch" }),
-    );
-    ui.whoami.hidden = false;
-    ui.login.hidden = true;
-    ui.workspace.hidden = false;
-    ui.presence.hidden = false;
-    openSocket(username);
-    loadAgents();
-  } catch (error) {
-    ui.loginError.textContent = describeError(error);
-    ui.loginError.hidden = false;
-    ui.loginButton.disabled = false;
-  }
+    ],
+  });
+  if (!session) return;
+  state.session = session;
+  state.self = `agent:${session.id}`;
+  names.set(state.self, session.name);
+  ui.workspace.hidden = false;
+  ui.presence.hidden = false;
+  openSocket(username);
+  loadAgents();
 }
 
 async function loadAgents() {
   try {
     const body = await apiGet("/api/v1/agents", state.session.token);
-    // docs/protocol.md says `id`; the server sends `agent_id` (as in `presence`): take either.
+    // Entries carry `agent_id`, as `presence` does; `id` is what the rest of this page uses.
     state.agents = (Array.isArray(body?.agents) ? body.agents : []).map((a) => ({
       ...a,
       id: a.id ?? a.agent_id,
@@ -140,17 +129,11 @@ async function loadAgents() {
 }
 
 function openSocket(username) {
-  const socket = connect("/agent", state.session.token);
+  const socket = openSession("/agent", username, state.session, ui.status, (fresh) => {
+    state.session = fresh;
+  });
   state.socket = socket;
   typingSignal = new TypingSignal(socket);
-  trackConnection(socket, ui.status, {
-    onRefused: async (data) => {
-      if (data.code !== "unauthorized") return null;
-      const session = await demoLogin(username);
-      state.session = session;
-      return session.token;
-    },
-  });
   socket.on("connect", onConnect);
   socket.on("disconnect", () => {
     ui.presenceToggle.disabled = true;

@@ -172,6 +172,49 @@ export function rememberUserInUrl(username) {
   window.history.replaceState(null, "", url);
 }
 
+/**
+ * The demo sign-in every page shares: log `username` in, check the role, show who is
+ * signed in (`whoami(session)` gives the elements) and hide the login card. Returns the
+ * session, or null after showing the error on the login card.
+ */
+export async function signIn(ui, username, { role, whoami }) {
+  ui.loginButton.disabled = true;
+  ui.loginError.hidden = true;
+  try {
+    const session = await demoLogin(username);
+    if (session.role !== role) {
+      throw new Error(`${username} is not a ${role} (role: ${session.role})`);
+    }
+    rememberUserInUrl(username);
+    ui.whoami.replaceChildren(...whoami(session));
+    ui.whoami.hidden = false;
+    ui.login.hidden = true;
+    return session;
+  } catch (error) {
+    ui.loginError.textContent = describeError(error);
+    ui.loginError.hidden = false;
+    ui.loginButton.disabled = false;
+    return null;
+  }
+}
+
+/**
+ * Open `namespace` for a signed-in demo user and keep its connection status in
+ * `statusEl`. An expired token logs in again by itself; `onSession` gets the new session.
+ */
+export function openSession(namespace, username, session, statusEl, onSession) {
+  const socket = connect(namespace, session.token);
+  trackConnection(socket, statusEl, {
+    onRefused: async (data) => {
+      if (data.code !== "unauthorized") return null;
+      const fresh = await demoLogin(username);
+      onSession(fresh);
+      return fresh.token;
+    },
+  });
+  return socket;
+}
+
 /** Open a namespace with the JWT in the connect auth payload, websocket transport only. */
 export function connect(namespace, token) {
   if (typeof io !== "function") {

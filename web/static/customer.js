@@ -2,21 +2,19 @@
 import {
   $,
   command,
-  connect,
   ConversationLog,
-  demoLogin,
   describeError,
-  wireComposer,
   formatWait,
   h,
   Names,
   newKey,
-  rememberUserInUrl,
+  openSession,
   showError,
-  trackConnection,
+  signIn,
   TypingIndicator,
   TypingSignal,
   userFromUrl,
+  wireComposer,
 } from "./common.js";
 
 const ui = {
@@ -67,45 +65,27 @@ const typingIndicator = new TypingIndicator(ui.typing, names);
 // --- login ---------------------------------------------------------------------------
 
 async function login(username) {
-  ui.loginButton.disabled = true;
-  ui.loginError.hidden = true;
-  try {
-    const session = await demoLogin(username);
-    if (session.role !== "customer") {
-      throw new Error(`${username} is not a customer (role: ${session.role})`);
-    }
-    state.session = session;
-    state.self = `customer:${session.id}`;
-    names.set(state.self, session.name);
-    rememberUserInUrl(username);
-    ui.whoami.replaceChildren(
+  const session = await signIn(ui, username, {
+    role: "customer",
+    whoami: (session) => [
       h("span", { text: `Signed in as ${session.name}` }),
       h("a", { href: "/customer", class: "link-button", text: "Switch" }),
-    );
-    ui.whoami.hidden = false;
-    ui.login.hidden = true;
-    ui.chat.hidden = false;
-    openSocket(username);
-  } catch (error) {
-    ui.loginError.textContent = describeError(error);
-    ui.loginError.hidden = false;
-    ui.loginButton.disabled = false;
-  }
+    ],
+  });
+  if (!session) return;
+  state.session = session;
+  state.self = `customer:${session.id}`;
+  names.set(state.self, session.name);
+  ui.chat.hidden = false;
+  openSocket(username);
 }
 
 function openSocket(username) {
-  const socket = connect("/customer", state.session.token);
+  const socket = openSession("/customer", username, state.session, ui.status, (fresh) => {
+    state.session = fresh;
+  });
   state.socket = socket;
   typingSignal = new TypingSignal(socket);
-  trackConnection(socket, ui.status, {
-    // An expired demo token: log in again and reconnect with the new one.
-    onRefused: async (data) => {
-      if (data.code !== "unauthorized") return null;
-      const session = await demoLogin(username);
-      state.session = session;
-      return session.token;
-    },
-  });
   socket.on("connect", onConnect);
   socket.on("disconnect", () => {
     typingIndicator.hide();

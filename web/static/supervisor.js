@@ -3,17 +3,15 @@
 import {
   $,
   command,
-  connect,
   ConversationLog,
-  demoLogin,
   describeError,
   formatDuration,
   formatTime,
   h,
   humanize,
   Names,
-  rememberUserInUrl,
-  trackConnection,
+  openSession,
+  signIn,
   userFromUrl,
 } from "./common.js";
 
@@ -47,44 +45,27 @@ const names = new Names();
 const state = { session: null, socket: null, polling: false, timer: null, viewing: null, log: null };
 
 async function login(username) {
-  ui.loginButton.disabled = true;
-  ui.loginError.hidden = true;
-  try {
-    const session = await demoLogin(username);
-    if (session.role !== "supervisor") {
-      throw new Error(`${username} is not a supervisor (role: ${session.role})`);
-    }
-    state.session = session;
-    rememberUserInUrl(username);
-    ui.whoami.replaceChildren(h("span", { text: session.name }));
-    ui.whoami.hidden = false;
-    ui.login.hidden = true;
-    ui.dashboard.hidden = false;
-    const socket = connect("/supervisor", session.token);
-    state.socket = socket;
-    trackConnection(socket, ui.status, {
-      onRefused: async (data) => {
-        if (data.code !== "unauthorized") return null;
-        const fresh = await demoLogin(username);
-        state.session = fresh;
-        return fresh.token;
-      },
-    });
-    socket.on("connect", () => {
-      poll();
-      if (state.viewing) view(state.viewing, { keep: true });
-    });
-    socket.on("agent.presence", () => poll());
-    socket.on("event", (event) => {
-      if (state.log && event && event.conversation_id === state.viewing) state.log.add(event);
-    });
-    clearInterval(state.timer);
-    state.timer = setInterval(poll, POLL_MS);
-  } catch (error) {
-    ui.loginError.textContent = describeError(error);
-    ui.loginError.hidden = false;
-    ui.loginButton.disabled = false;
-  }
+  const session = await signIn(ui, username, {
+    role: "supervisor",
+    whoami: (session) => [h("span", { text: session.name })],
+  });
+  if (!session) return;
+  state.session = session;
+  ui.dashboard.hidden = false;
+  const socket = openSession("/supervisor", username, session, ui.status, (fresh) => {
+    state.session = fresh;
+  });
+  state.socket = socket;
+  socket.on("connect", () => {
+    poll();
+    if (state.viewing) view(state.viewing, { keep: true });
+  });
+  socket.on("agent.presence", () => poll());
+  socket.on("event", (event) => {
+    if (state.log && event && event.conversation_id === state.viewing) state.log.add(event);
+  });
+  clearInterval(state.timer);
+  state.timer = setInterval(poll, POLL_MS);
 }
 
 async function poll() {
