@@ -68,7 +68,7 @@ class TokenVerifier:
         except jwt.InvalidTokenError as error:
             raise AuthError("unauthorized", f"invalid token: {error}") from None
         role = claims.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise AuthError("unauthorized", f"invalid token: unknown role {role!r}")
         subject = str(claims["sub"])
         return Principal(id=subject, role=role, name=str(claims.get("name") or subject))

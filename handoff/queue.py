@@ -23,6 +23,27 @@ class QueueEntry:
     # until everyone else has had a chance.
     tried: frozenset[str] = frozenset()
 
+    @classmethod
+    def waiting(
+        cls,
+        conversation_id: str,
+        customer_id: str,
+        context: Mapping[str, Any],
+        since: datetime,
+        tried: frozenset[str] = frozenset(),
+    ) -> QueueEntry:
+        """An entry for a conversation handed to the queue with `context` (the handoff
+        context names the queue and the priority)."""
+        return cls(
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            queue=str(context.get("queue") or "general"),
+            priority=int(context.get("priority") or 0),
+            enqueued_at=since,
+            context=context,
+            tried=tried,
+        )
+
 
 class RoutingQueue(Protocol):
     def put(self, entry: QueueEntry) -> None: ...

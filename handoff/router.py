@@ -233,17 +233,16 @@ class Router:
             handed = dict(state.handoff_context) if state else context
             await self._notifier.assigned(agent, event.conversation_id, customer, handed)
         if new == QUEUE:
-            customer = await self._customer_of(event.conversation_id)
+            state = await self._service.state(event.conversation_id)
+            # A transfer back to the queue should not bounce to the same agent.
+            previous = agent_of(old)
             self._queue.put(
-                QueueEntry(
-                    conversation_id=event.conversation_id,
-                    customer_id=customer.id,
-                    queue=str(context.get("queue") or "general"),
-                    priority=int(context.get("priority") or 0),
-                    enqueued_at=event.at,
-                    context=context,
-                    # A transfer back to the queue should not bounce to the same agent.
-                    tried=frozenset({agent}) if (agent := agent_of(old)) else frozenset(),
+                QueueEntry.waiting(
+                    event.conversation_id,
+                    state.customer_id if state else "",
+                    context,
+                    event.at,
+                    tried=frozenset({previous}) if previous else frozenset(),
                 )
             )
         await self._changed()
@@ -257,15 +256,12 @@ class Router:
         # Oldest first: the queue is first come, first served, restarts included.
         now = self._clock()
         for state in sorted(waiting, key=lambda st: st.updated_at or now):
-            context = dict(state.handoff_context)
             self._queue.put(
-                QueueEntry(
-                    conversation_id=state.id,
-                    customer_id=state.customer_id,
-                    queue=str(context.get("queue") or "general"),
-                    priority=int(context.get("priority") or 0),
-                    enqueued_at=state.updated_at or now,
-                    context=context,
+                QueueEntry.waiting(
+                    state.id,
+                    state.customer_id,
+                    dict(state.handoff_context),
+                    state.updated_at or now,
                 )
             )
         if waiting:
