@@ -189,3 +189,35 @@ class Client:
 
     async def close(self) -> None:
         await self.sio.disconnect()
+
+
+async def hand_to_agent(customer: Client, agent: Client, timeout: float = 10.0) -> str:
+    """The customer starts a conversation and asks for a person; `agent` (set ready here,
+    on whichever node) accepts the offer. Returns the conversation id."""
+    assert (await agent.call("presence.set", {"status": "ready"}))["ok"]
+    cid = str((await customer.command("conversation.start"))["conversation_id"])
+    await customer.command("agent.request", conversation_id=cid)
+    offer = await agent.wait_for("offer", lambda o: o["conversation_id"] == cid, timeout)
+    await agent.command("offer.accept", offer_id=offer["offer_id"])
+    await customer.wait_event(cid, lambda e: e["data"].get("to") == f"agent:{agent.id}", timeout)
+    return cid
+
+
+def durable_settings(pg_schema: str, **extra: Any) -> dict[str, Any]:
+    """Server settings for PostgreSQL in the test's own schema."""
+    from tests.conftest import DATABASE_URL
+
+    return {
+        "database_url": DATABASE_URL,
+        "database_schema": pg_schema,
+        "migrate_on_start": True,
+        "jwt_secret": "t" * 40,
+        **extra,
+    }
+
+
+def cluster_settings(pg_schema: str, redis_prefix: str, **extra: Any) -> dict[str, Any]:
+    """Server settings for a node of a cluster on PostgreSQL and Redis (own schema/prefix)."""
+    from tests.conftest import REDIS_URL
+
+    return durable_settings(pg_schema, redis_url=REDIS_URL, redis_prefix=redis_prefix, **extra)

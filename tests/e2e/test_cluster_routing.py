@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import DATABASE_URL, REDIS_URL
 from tests.e2e.conftest import ServerFactory
-from tests.e2e.harness import Client
+from tests.e2e.harness import Client, cluster_settings
 
 
 async def test_a_conversation_is_offered_to_one_agent_at_a_time_across_nodes(
     server_factory: ServerFactory, clients: list[Client], pg_schema: str, redis_prefix: str
 ) -> None:
-    common = {
-        "database_url": DATABASE_URL,
-        "database_schema": pg_schema,
-        "migrate_on_start": True,
-        "redis_url": REDIS_URL,
-        "redis_prefix": redis_prefix,
-        "jwt_secret": "c" * 40,
-        "offer_timeout_seconds": 1.0,
-    }
+    common = cluster_settings(pg_schema, redis_prefix, offer_timeout_seconds=1.0)
     a = await server_factory(node_id="node-a", **common)
     b = await server_factory(node_id="node-b", **common)
     anna = await a.client("anna")
@@ -52,14 +43,7 @@ async def test_a_conversation_is_offered_to_one_agent_at_a_time_across_nodes(
 async def test_every_node_sees_every_agents_presence(
     server_factory: ServerFactory, clients: list[Client], pg_schema: str, redis_prefix: str
 ) -> None:
-    common = {
-        "database_url": DATABASE_URL,
-        "database_schema": pg_schema,
-        "migrate_on_start": True,
-        "redis_url": REDIS_URL,
-        "redis_prefix": redis_prefix,
-        "jwt_secret": "p" * 40,
-    }
+    common = cluster_settings(pg_schema, redis_prefix)
     a = await server_factory(node_id="node-a", **common)
     b = await server_factory(node_id="node-b", **common)
     anna = await a.client("anna")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import DATABASE_URL
 from tests.e2e.conftest import ServerFactory
-from tests.e2e.harness import Client
+from tests.e2e.harness import Client, durable_settings
 from tests.e2e.test_chat_flow import start
 from tests.e2e.test_delivery import served_by_agent
 
@@ -12,12 +11,7 @@ from tests.e2e.test_delivery import served_by_agent
 async def test_restart_on_postgres_loses_nothing(
     server_factory: ServerFactory, clients: list[Client], pg_schema: str
 ) -> None:
-    options = {
-        "database_url": DATABASE_URL,
-        "database_schema": pg_schema,
-        "migrate_on_start": True,
-        "jwt_secret": "d" * 40,
-    }
+    options = durable_settings(pg_schema)
     first = await server_factory(**options)
     status, ready = await first.get("/readyz")
     assert status == 200 and ready["checks"]["store"]["kind"] == "PostgresStore"
@@ -54,9 +48,7 @@ async def test_restart_on_postgres_loses_nothing(
 async def test_a_new_customer_on_postgres_gets_the_bot(
     server_factory: ServerFactory, clients: list[Client], pg_schema: str
 ) -> None:
-    server = await server_factory(
-        database_url=DATABASE_URL, database_schema=pg_schema, migrate_on_start=True
-    )
+    server = await server_factory(**durable_settings(pg_schema))
     bob = await server.client("bob")
     clients.append(bob)
     cid = await start(bob)
@@ -68,12 +60,7 @@ async def test_a_new_customer_on_postgres_gets_the_bot(
 async def test_customers_waiting_in_the_queue_survive_a_restart(
     server_factory: ServerFactory, clients: list[Client], pg_schema: str
 ) -> None:
-    options = {
-        "database_url": DATABASE_URL,
-        "database_schema": pg_schema,
-        "migrate_on_start": True,
-        "jwt_secret": "q" * 40,
-    }
+    options = durable_settings(pg_schema)
     first = await server_factory(**options)
     waiting = []
     for name in ("alice", "bob"):

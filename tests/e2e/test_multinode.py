@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import DATABASE_URL, REDIS_URL
-from tests.e2e.harness import Client
+from tests.e2e.harness import Client, hand_to_agent
 from tests.e2e.test_cli_process import ROOT, clean_env, free_port, wait_healthy
 
 
@@ -89,14 +89,7 @@ async def test_customer_on_one_node_agent_on_another(
     alice = await a.client("alice")
     anna = await b.client("anna")
     clients.extend([alice, anna])
-    assert (await anna.call("presence.set", {"status": "ready"}))["ok"]
-    start = await alice.command("conversation.start")
-    cid = start["conversation_id"]
-    await alice.wait_event(cid, lambda e: e["data"].get("kind") == "greeting")
-    await alice.command("agent.request", conversation_id=cid)
-    offer = await anna.wait_for("offer", lambda o: o["conversation_id"] == cid, timeout=10)
-    await anna.command("offer.accept", offer_id=offer["offer_id"])
-    await alice.wait_event(cid, lambda e: e["data"].get("to") == "agent:anna", timeout=10)
+    cid = await hand_to_agent(alice, anna)
 
     for i in range(30):
         sent = await alice.command("message.send", conversation_id=cid, text=f"c{i}")
@@ -131,12 +124,7 @@ async def test_kill_9_of_the_customers_node_loses_nothing(
     alice = await a.client("alice")
     anna = await b.client("anna")
     clients.extend([alice, anna])
-    assert (await anna.call("presence.set", {"status": "ready"}))["ok"]
-    cid = (await alice.command("conversation.start"))["conversation_id"]
-    await alice.command("agent.request", conversation_id=cid)
-    offer = await anna.wait_for("offer", lambda o: o["conversation_id"] == cid, timeout=10)
-    await anna.command("offer.accept", offer_id=offer["offer_id"])
-    await alice.wait_event(cid, lambda e: e["data"].get("to") == "agent:anna", timeout=10)
+    cid = await hand_to_agent(alice, anna)
 
     async def agent_talks() -> list[int]:
         sent = []

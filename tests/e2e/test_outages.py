@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import DATABASE_URL, REDIS_URL
 from tests.e2e.conftest import ServerFactory
-from tests.e2e.harness import Client
+from tests.e2e.harness import Client, cluster_settings, hand_to_agent
 from tests.e2e.test_delivery import served_by_agent
 from tests.faults import FaultProxy
 
@@ -106,25 +106,13 @@ async def test_redis_outage_delays_other_nodes_then_catches_up(
     redis_prefix: str,
     redis_proxy: FaultProxy,
 ) -> None:
-    common = {
-        "database_url": DATABASE_URL,
-        "database_schema": pg_schema,
-        "migrate_on_start": True,
-        "redis_url": via(REDIS_URL, redis_proxy),
-        "redis_prefix": redis_prefix,
-        "jwt_secret": "r" * 40,
-    }
+    common = cluster_settings(pg_schema, redis_prefix, redis_url=via(REDIS_URL, redis_proxy))
     a = await server_factory(node_id="node-a", **common)
     b = await server_factory(node_id="node-b", **common)
     alice = await a.client("alice")
     anna = await b.client("anna")
     clients.extend([alice, anna])
-    assert (await anna.call("presence.set", {"status": "ready"}))["ok"]
-    cid = (await alice.command("conversation.start"))["conversation_id"]
-    await alice.command("agent.request", conversation_id=cid)
-    offer = await anna.wait_for("offer", lambda o: o["conversation_id"] == cid, timeout=10)
-    await anna.command("offer.accept", offer_id=offer["offer_id"])
-    await alice.wait_event(cid, lambda e: e["data"].get("to") == "agent:anna")
+    cid = await hand_to_agent(alice, anna)
 
     await redis_proxy.cut()
     # PostgreSQL still takes the writes: the customer's messages are acknowledged.
