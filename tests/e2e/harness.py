@@ -196,6 +196,7 @@ async def hand_to_agent(customer: Client, agent: Client, timeout: float = 10.0) 
     on whichever node) accepts the offer. Returns the conversation id."""
     assert (await agent.call("presence.set", {"status": "ready"}))["ok"]
     cid = str((await customer.command("conversation.start"))["conversation_id"])
+    await customer.wait_event(cid, lambda e: e["data"].get("kind") == "greeting", timeout)
     await customer.command("agent.request", conversation_id=cid)
     offer = await agent.wait_for("offer", lambda o: o["conversation_id"] == cid, timeout)
     await agent.command("offer.accept", offer_id=offer["offer_id"])
@@ -220,4 +221,6 @@ def cluster_settings(pg_schema: str, redis_prefix: str, **extra: Any) -> dict[st
     """Server settings for a node of a cluster on PostgreSQL and Redis (own schema/prefix)."""
     from tests.conftest import REDIS_URL
 
-    return durable_settings(pg_schema, redis_url=REDIS_URL, redis_prefix=redis_prefix, **extra)
+    return durable_settings(
+        pg_schema, **{"redis_url": REDIS_URL, "redis_prefix": redis_prefix, **extra}
+    )
