@@ -49,6 +49,19 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except (DomainError, AuthError) as failure:
         return _error(failure.code, failure.message)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as missing:
+        if not request.path.startswith("/api/"):
+            raise
+        code = "not_found" if isinstance(missing, web.HTTPNotFound) else "invalid_payload"
+        return web.json_response(
+            {
+                "error": {
+                    "code": code,
+                    "message": f"{request.method} {request.path}: {missing.reason}",
+                }
+            },
+            status=missing.status,
+        )
     except web.HTTPException:
         raise
     except Exception:
@@ -64,8 +77,24 @@ def _principal(request: web.Request) -> Principal:
     return request.app[SERVICES].verifier.verify(token.strip())
 
 
+def _param(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name)
+    if value is not None and "\x00" in value:
+        raise DomainError("invalid_payload", f"{name}: must not contain NUL characters")
+    return value
+
+
+def _conversation_id(request: web.Request) -> str:
+    """The id in the path. One that no conversation can have (too long, a NUL) is simply
+    not found: the same answer as for any other unknown id."""
+    conversation_id = request.match_info["conversation_id"]
+    if len(conversation_id) > 64 or "\x00" in conversation_id:
+        raise DomainError("not_found", "no such conversation")
+    return conversation_id
+
+
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
+    raw = _param(request, name)
     if raw is None:
         return default
     try:
@@ -100,14 +129,14 @@ async def readyz(request: web.Request) -> web.Response:
 async def demo_login(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     if not services.settings.demo or services.issuer is None:
-        raise web.HTTPNotFound()
+        raise DomainError("not_found", "demo login is off (TANDEM_DEMO is not set)")
     try:
         body = await request.json()
     except json.JSONDecodeError:
         raise DomainError("invalid_payload", "body: must be JSON") from None
     username = body.get("username") if isinstance(body, dict) else None
-    if not isinstance(username, str) or not username:
-        raise DomainError("invalid_payload", "username: required")
+    if not isinstance(username, str) or not username or "\x00" in username:
+        raise DomainError("invalid_payload", "username: required, text without NUL characters")
     person = await demo_person(services.directory, username.strip().lower())
     if person is None:
         raise DomainError("not_found", f"no demo user {username!r}")
@@ -131,10 +160,10 @@ async def me(request: web.Request) -> web.Response:
 async def list_conversations(request: web.Request) -> web.Response:
     principal = _principal(request)
     services = request.app[SERVICES]
-    status = request.query.get("status")
+    status = _param(request, "status")
     if status not in (None, "open", "closed"):
         raise DomainError("invalid_payload", "status: must be open or closed")
-    customer_id = request.query.get("customer_id")
+    customer_id = _param(request, "customer_id")
     if principal.role == "customer":
         if customer_id not in (None, principal.id):
             raise DomainError("forbidden", "customers see only their own conversations")
@@ -142,7 +171,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     query = ConversationQuery(
         customer_id=customer_id,
         status=status,  # type: ignore[arg-type]
-        handler=request.query.get("handler"),
+        handler=_param(request, "handler"),
         limit=_int_param(request, "limit", 100, 1, 1000),
     )
     found = await services.conversations.list(query)
@@ -152,7 +181,7 @@ async def list_conversations(request: web.Request) -> web.Response:
 async def get_conversation(request: web.Request) -> web.Response:
     principal = _principal(request)
     services = request.app[SERVICES]
-    conversation_id = request.match_info["conversation_id"]
+    conversation_id = _conversation_id(request)
     state = await services.conversations.state(conversation_id)
     return web.json_response(check_can_read(principal, state, conversation_id).to_json())
 
@@ -160,7 +189,7 @@ async def get_conversation(request: web.Request) -> web.Response:
 async def conversation_events(request: web.Request) -> web.Response:
     principal = _principal(request)
     services = request.app[SERVICES]
-    conversation_id = request.match_info["conversation_id"]
+    conversation_id = _conversation_id(request)
     state = check_can_read(
         principal, await services.conversations.state(conversation_id), conversation_id
     )

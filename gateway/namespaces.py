@@ -130,7 +130,12 @@ class _Namespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _resume(self, sid: str, principal: Principal, payload: Any) -> Ack:
         command = schemas.parse(schemas.Resume, payload)
-        await self._readable(principal, command.conversation_id)
+        state = await self._readable(principal, command.conversation_id)
+        if command.after_seq > state.last_seq:
+            # A client ahead of the log would wait for seqs that are not coming.
+            raise schemas.PayloadError(
+                "invalid_payload", f"after_seq: must be at most {state.last_seq}"
+            )
         last = await self.follow(sid, command.conversation_id, command.after_seq)
         return ok(conversation_id=command.conversation_id, last_seq=last)
 

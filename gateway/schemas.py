@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 __all__ = [
     "AgentRequest",
@@ -42,7 +49,19 @@ class PayloadError(Exception):
 
 
 class _Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # Strict: "3" is not a seq and 1 is not a boolean; a client bug should be an error.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, values: Any) -> Any:
+        # PostgreSQL cannot store U+0000 in text or jsonb: refuse it here, for every
+        # store alike, rather than fail at the database.
+        if isinstance(values, dict):
+            for name, value in values.items():
+                if isinstance(value, str) and "\x00" in value:
+                    raise ValueError(f"{name}: must not contain NUL characters")
+        return values
 
 
 class Start(_Command):
@@ -66,7 +85,7 @@ class AgentRequest(_Command):
 class MarkRead(_Command):
     key: Key
     conversation_id: ConversationId
-    up_to_seq: int = Field(ge=1)
+    up_to_seq: int = Field(ge=1, le=2**62)
 
 
 class Typing(_Command):
@@ -76,7 +95,7 @@ class Typing(_Command):
 
 class Resume(_Command):
     conversation_id: ConversationId
-    after_seq: int = Field(ge=0)
+    after_seq: int = Field(ge=0, le=2**62)
 
 
 class PresenceSet(_Command):
@@ -130,9 +149,9 @@ def parse(model: type[M], payload: Any) -> M:
     except ValidationError as error:
         problems = []
         for problem in error.errors(include_url=False):
-            where = ".".join(str(p) for p in problem["loc"]) or "payload"
-            message = problem["msg"]
+            where = ".".join(str(p) for p in problem["loc"])
+            message = problem["msg"].removeprefix("Value error, ")
             if problem["type"] == "extra_forbidden":
                 message = "unknown field"
-            problems.append(f"{where}: {message}")
+            problems.append(f"{where}: {message}" if where else message)
         raise PayloadError("invalid_payload", "; ".join(problems)) from None

@@ -176,9 +176,17 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     except ValidationError as error:
         lines = []
         for problem in error.errors():
-            where = ".".join(str(p) for p in problem["loc"]) or "settings"
-            name = f"TANDEM_{where.upper()}" if where != "settings" else where
-            lines.append(f"  {name}: {problem['msg']}")
+            where = ".".join(str(p) for p in problem["loc"])
+            message = problem["msg"].removeprefix("Value error, ")
+            if not where:
+                lines.append(f"  {message}")
+                continue
+            if problem["type"] == "extra_forbidden":
+                message = "not a Tandem setting (misspelt?)"
+            elif "input" in problem and not isinstance(problem["input"], dict):
+                message = f"{message} (got {problem['input']!r})"
+            lines.append(f"  TANDEM_{where.upper()} ({where} in a file): {message}")
         raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None
     except Exception as error:  # TOML syntax errors and the like
-        raise SettingsError(f"cannot read configuration: {error}") from None
+        where = f" file {config_file}" if config_file is not None else ""
+        raise SettingsError(f"cannot read configuration{where}: {error}") from None

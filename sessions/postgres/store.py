@@ -217,25 +217,39 @@ class PostgresStore:
         try:
             while self._pending:
                 batch, self._pending = self._pending[:_BATCH_MAX], self._pending[_BATCH_MAX:]
-                try:
-                    async with self._pool.acquire() as conn:
-                        rows = await conn.fetch(
-                            "SELECT idx, replayed, seqs, actual FROM tandem_append_batch($1)",
-                            [item for item, _ in batch],
-                        )
-                except BaseException as error:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(error)
-                    if isinstance(error, asyncio.CancelledError):
-                        raise
-                    continue
-                for row in rows:
-                    done = batch[int(row["idx"]) - 1][1]
-                    if not done.done():
-                        done.set_result(row)
+                await self._write_batch(batch)
         finally:
             self._flushers -= 1
+
+    async def _write_batch(
+        self, batch: list[tuple[dict[str, Any], asyncio.Future[asyncpg.Record]]]
+    ) -> None:
+        try:
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(
+                    "SELECT idx, replayed, seqs, actual FROM tandem_append_batch($1)",
+                    [item for item, _ in batch],
+                )
+        except asyncio.CancelledError as error:
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(error)
+            raise
+        except Exception as error:
+            if len(batch) > 1 and not isinstance(error, _UNAVAILABLE):
+                # One bad append must not fail the others that shared its transaction:
+                # write them one by one, so only the culprit gets the error.
+                for one in batch:
+                    await self._write_batch([one])
+                return
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(error)
+            return
+        for row in rows:
+            done = batch[int(row["idx"]) - 1][1]
+            if not done.done():
+                done.set_result(row)
 
     async def find(self, idempotency_key: str) -> AppendResult | None:
         try:
