@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -15,31 +13,11 @@ from pathlib import Path
 import aiohttp
 import socketio
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.test_cli import ROOT, environment, free_port, run
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
-    env.update(extra)
-    return env
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        cwd=ROOT,
-        env=env or clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+# The CLI harness is shared with test_cli.py: one way to run and clean the environment.
+clean_env = environment
+run_cli = run
 
 
 @contextmanager
@@ -72,15 +50,6 @@ async def wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
                 pass
             await asyncio.sleep(0.05)
     raise AssertionError("the server did not become healthy in 10 s")
-
-
-def test_help_is_for_newcomers() -> None:
-    result = run_cli("--help")
-    assert result.returncode == 0
-    assert "serve" in result.stdout and "TANDEM_" in result.stdout
-    assert "make run" in result.stdout
-    serve = run_cli("serve", "--help")
-    assert serve.returncode == 0 and "--demo" in serve.stdout and "--config" in serve.stdout
 
 
 def test_bad_configuration_stops_with_the_setting_named() -> None:
