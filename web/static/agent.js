@@ -13,6 +13,7 @@ import {
   Names,
   newKey,
   openSession,
+  pageElements,
   showError,
   signIn,
   toast,
@@ -23,13 +24,7 @@ import {
 } from "./common.js";
 
 const ui = {
-  login: $("#login"),
-  loginForm: $("#login-form"),
-  loginError: $("#login-error"),
-  loginButton: $("#login-button"),
-  user: $("#user"),
-  whoami: $("#whoami"),
-  status: $("#status"),
+  ...pageElements(),
   workspace: $("#workspace"),
   presence: $("#presence"),
   presenceStatus: $("#presence-status"),

@@ -172,6 +172,19 @@ export function rememberUserInUrl(username) {
   window.history.replaceState(null, "", url);
 }
 
+/** The login card and header elements every page has (ids shared by the three pages). */
+export function pageElements() {
+  return {
+    login: $("#login"),
+    loginForm: $("#login-form"),
+    loginError: $("#login-error"),
+    loginButton: $("#login-button"),
+    user: $("#user"),
+    whoami: $("#whoami"),
+    status: $("#status"),
+  };
+}
+
 /**
  * The demo sign-in every page shares: log `username` in, check the role, show who is
  * signed in (`whoami(session)` gives the elements) and hide the login card. Returns the

@@ -9,6 +9,7 @@ import {
   Names,
   newKey,
   openSession,
+  pageElements,
   showError,
   signIn,
   TypingIndicator,
@@ -18,13 +19,7 @@ import {
 } from "./common.js";
 
 const ui = {
-  login: $("#login"),
-  loginForm: $("#login-form"),
-  loginError: $("#login-error"),
-  loginButton: $("#login-button"),
-  user: $("#user"),
-  whoami: $("#whoami"),
-  status: $("#status"),
+  ...pageElements(),
   chat: $("#chat"),
   messages: $("#messages"),
   composerForm: $("#composer-form"),

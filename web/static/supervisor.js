@@ -11,18 +11,13 @@ import {
   humanize,
   Names,
   openSession,
+  pageElements,
   signIn,
   userFromUrl,
 } from "./common.js";
 
 const ui = {
-  login: $("#login"),
-  loginForm: $("#login-form"),
-  loginError: $("#login-error"),
-  loginButton: $("#login-button"),
-  user: $("#user"),
-  whoami: $("#whoami"),
-  status: $("#status"),
+  ...pageElements(),
   dashboard: $("#dashboard"),
   queueRows: $("#queue-rows"),
   queueEmpty: $("#queue-empty"),
