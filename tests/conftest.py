@@ -1,8 +1,12 @@
 """Real PostgreSQL and Redis for integration tests.
 
-Each test gets its own PostgreSQL schema (and, later, Redis key prefix), so runs never
-disturb each other. A server that cannot be reached skips the tests with a loud reason
-locally, and fails them under CI=true: CI must never pass by skipping.
+Each test gets its own PostgreSQL schema and Redis key prefix, so runs never disturb
+each other. A test that starts servers on them lists `pg_schema` / `redis_prefix` (and
+any fault proxy) *before* `server_factory`: fixtures are torn down in reverse, so the
+servers stop before their schema is dropped and their keys deleted.
+
+A server that cannot be reached skips the tests with a loud reason locally, and fails
+them under CI=true: CI must never pass by skipping.
 """
 
 from __future__ import annotations

@@ -395,13 +395,13 @@ async def test_nul_characters_are_invalid_payload_in_memory(
 
 
 async def test_nul_characters_are_invalid_payload_with_postgres(
-    server_factory: Any, clients: list[Client], pg_schema: str
+    pg_schema: str, server_factory: Any, clients: list[Client]
 ) -> None:
     await nul_characters_are_refused(await postgres_server(server_factory, pg_schema), clients)
 
 
 async def test_one_customers_bad_message_does_not_fail_everyone_elses(
-    server_factory: Any, clients: list[Client], pg_schema: str
+    pg_schema: str, server_factory: Any, clients: list[Client]
 ) -> None:
     """With PostgreSQL, appends from many conversations share one batch (group commit). A
     message the database refuses must fail alone, not every append in its batch."""

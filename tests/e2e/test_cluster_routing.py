@@ -9,7 +9,7 @@ from tests.e2e.harness import Client, cluster_settings
 
 
 async def test_a_conversation_is_offered_to_one_agent_at_a_time_across_nodes(
-    server_factory: ServerFactory, clients: list[Client], pg_schema: str, redis_prefix: str
+    pg_schema: str, redis_prefix: str, server_factory: ServerFactory, clients: list[Client]
 ) -> None:
     common = cluster_settings(pg_schema, redis_prefix, offer_timeout_seconds=1.0)
     a = await server_factory(node_id="node-a", **common)
@@ -41,7 +41,7 @@ async def test_a_conversation_is_offered_to_one_agent_at_a_time_across_nodes(
 
 
 async def test_every_node_sees_every_agents_presence(
-    server_factory: ServerFactory, clients: list[Client], pg_schema: str, redis_prefix: str
+    pg_schema: str, redis_prefix: str, server_factory: ServerFactory, clients: list[Client]
 ) -> None:
     common = cluster_settings(pg_schema, redis_prefix)
     a = await server_factory(node_id="node-a", **common)

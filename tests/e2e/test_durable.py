@@ -9,7 +9,7 @@ from tests.e2e.test_delivery import served_by_agent
 
 
 async def test_restart_on_postgres_loses_nothing(
-    server_factory: ServerFactory, clients: list[Client], pg_schema: str
+    pg_schema: str, server_factory: ServerFactory, clients: list[Client]
 ) -> None:
     options = durable_settings(pg_schema)
     first = await server_factory(**options)
@@ -46,7 +46,7 @@ async def test_restart_on_postgres_loses_nothing(
 
 
 async def test_a_new_customer_on_postgres_gets_the_bot(
-    server_factory: ServerFactory, clients: list[Client], pg_schema: str
+    pg_schema: str, server_factory: ServerFactory, clients: list[Client]
 ) -> None:
     server = await server_factory(**durable_settings(pg_schema))
     bob = await server.client("bob")
@@ -58,7 +58,7 @@ async def test_a_new_customer_on_postgres_gets_the_bot(
 
 
 async def test_customers_waiting_in_the_queue_survive_a_restart(
-    server_factory: ServerFactory, clients: list[Client], pg_schema: str
+    pg_schema: str, server_factory: ServerFactory, clients: list[Client]
 ) -> None:
     options = durable_settings(pg_schema)
     first = await server_factory(**options)

@@ -54,10 +54,7 @@ async def send_until_acked(client: Client, cid: str, key: str, text: str) -> tup
 
 
 async def test_postgres_outage_says_retry_and_loses_nothing(
-    server_factory: ServerFactory,
-    clients: list[Client],
-    pg_schema: str,
-    pg_proxy: FaultProxy,
+    pg_schema: str, pg_proxy: FaultProxy, server_factory: ServerFactory, clients: list[Client]
 ) -> None:
     server = await server_factory(
         database_url=via(DATABASE_URL, pg_proxy), database_schema=pg_schema, migrate_on_start=True
@@ -100,11 +97,11 @@ async def test_postgres_outage_says_retry_and_loses_nothing(
 
 
 async def test_redis_outage_delays_other_nodes_then_catches_up(
-    server_factory: ServerFactory,
-    clients: list[Client],
     pg_schema: str,
     redis_prefix: str,
     redis_proxy: FaultProxy,
+    server_factory: ServerFactory,
+    clients: list[Client],
 ) -> None:
     common = cluster_settings(pg_schema, redis_prefix, redis_url=via(REDIS_URL, redis_proxy))
     a = await server_factory(node_id="node-a", **common)

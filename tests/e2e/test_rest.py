@@ -418,7 +418,7 @@ async def test_conversation_events_paging_and_access(
 
 
 async def test_nul_in_parameters_is_a_client_error_with_postgres(
-    server_factory: ServerFactory, pg_schema: str
+    pg_schema: str, server_factory: ServerFactory
 ) -> None:
     """PostgreSQL cannot hold U+0000 in text: such a parameter is the client's mistake
     (400, or 404 for an id), never a 500."""
