@@ -14,8 +14,10 @@ is repaired by delivery cursors, which fill any gap in `seq` from the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -34,6 +36,10 @@ _READ_BLOCK_MS = 500
 _READ_COUNT = 500
 _BACKOFF_MAX = 2.0
 _WRITE_MAX = 500
+# Nodes announce themselves in a sorted set (score: last announcement); one not heard
+# from for _NODE_TTL_SECONDS is gone.
+_PEERS_CHECK_SECONDS = 0.5
+_NODE_TTL_SECONDS = 5.0
 
 
 class RedisFeedBus:
@@ -54,6 +60,7 @@ class RedisFeedBus:
     ) -> None:
         self._url = url
         self._stream = f"{prefix}events"
+        self._nodes = f"{prefix}nodes"
         self._node = node_id
         self._max_len = stream_max_len
         self._outbox: deque[list[dict[str, Any]]] = deque()
@@ -70,6 +77,9 @@ class RedisFeedBus:
         self._on_remote = on_remote
         self._redis = aioredis.from_url(self._url, socket_timeout=5, socket_connect_timeout=5)
         await self._redis.ping()
+        # Announce before writing anything: a node that sees this one reads from a stream
+        # position earlier than any of its entries.
+        await self._redis.zadd(self._nodes, {self._node: time.time()})
         # Start reading at the end: what was written before this node started is in
         # the store, where resume and gap filling find it.
         # redis-py's stream replies are loosely typed: [(id, {field: value})].
@@ -118,6 +128,8 @@ class RedisFeedBus:
                 task.cancel()
         await self._local.close()
         if self._redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.zrem(self._nodes, self._node)
             await self._redis.aclose()
 
     async def _write(self) -> None:
@@ -160,8 +172,22 @@ class RedisFeedBus:
     async def _read(self, last_id: bytes) -> None:
         assert self._redis is not None
         backoff = 0.05
+        peers_checked_at = 0.0
         while not self._stopping:
             try:
+                if time.monotonic() >= peers_checked_at + _PEERS_CHECK_SECONDS:
+                    # The stream's end first, then the registry: a node that announces
+                    # itself after the check writes after that end, so nothing it writes
+                    # is skipped when we start reading from there.
+                    latest: Any = await self._redis.xrevrange(self._stream, count=1)
+                    if not await self._others_alive():
+                        # Alone: reading back our own entries would cost a round trip per
+                        # message for nothing.
+                        if latest:
+                            last_id = latest[0][0]
+                        await asyncio.sleep(_PEERS_CHECK_SECONDS)
+                        continue
+                    peers_checked_at = time.monotonic()
                 answer: Any = await self._redis.xread(
                     {self._stream: last_id}, count=_READ_COUNT, block=_READ_BLOCK_MS
                 )
@@ -179,6 +205,14 @@ class RedisFeedBus:
                     if fields.get(b"node", b"").decode() == self._node:
                         continue
                     self._deliver(fields)
+
+    async def _others_alive(self) -> bool:
+        """Announce this node and tell whether any other node announced itself lately."""
+        assert self._redis is not None
+        now = time.time()
+        await self._redis.zadd(self._nodes, {self._node: now})
+        recent: Any = await self._redis.zrangebyscore(self._nodes, now - _NODE_TTL_SECONDS, "+inf")
+        return any(member.decode() != self._node for member in recent)
 
     def _deliver(self, fields: dict[bytes, bytes]) -> None:
         try:
