@@ -10,6 +10,7 @@ import {
   formatTime,
   h,
   humanize,
+  mergeContext,
   Names,
   newKey,
   openSession,
@@ -196,6 +197,13 @@ function renderPresence() {
   ui.presenceToggle.textContent = ready ? "Set not ready" : "Go ready";
   ui.presenceToggle.setAttribute("aria-pressed", String(ready));
   ui.presenceToggle.classList.toggle("primary", !ready);
+  const idle = {
+    ready: "No offers right now. New chats appear here.",
+    busy: "You are at capacity: new chats wait until one of yours ends.",
+    wrap_up: "Wrap-up: offers resume in a moment (or press Go ready).",
+  }[status];
+  if (idle) ui.offersEmpty.textContent = idle;
+  else fill(ui.offersEmpty, "No offers. Set yourself ", h("strong", { text: "Ready" }), " to receive chats.");
 }
 
 async function togglePresence() {
@@ -403,7 +411,7 @@ function ensureConversation(id, { customer, context } = {}) {
     conv.customer = { id: customer.id, name: customer.name || names.of(`customer:${customer.id}`) };
     names.set(`customer:${customer.id}`, conv.customer.name);
   }
-  if (context && Object.keys(context).length) conv.context = context;
+  if (context && Object.keys(context).length) conv.context = mergeContext(conv.context, context);
   renderConversationItem(conv);
   ui.conversationsEmpty.hidden = state.conversations.size > 0;
   if (state.selected === id) renderHeader(conv);
@@ -499,7 +507,7 @@ function renderHeader(conv) {
 }
 
 function renderContext(conv) {
-  const context = conv.context || conv.log.context;
+  const context = mergeContext(conv.log.context, conv.context);
   if (!context) {
     ui.context.hidden = true;
     ui.context.replaceChildren();
@@ -523,7 +531,9 @@ function renderContext(conv) {
       ? h(
           "details",
           { class: "transcript" },
-          h("summary", { text: `Conversation with the assistant (${transcript.length} messages)` }),
+          h("summary", {
+            text: `Conversation before the handoff (${transcript.length} ${transcript.length === 1 ? "message" : "messages"})`,
+          }),
           h(
             "ol",
             {},
@@ -660,6 +670,10 @@ async function deliver(conv, record, payload) {
     });
     log.acked(record, ack.seq, ack.at);
     if (log.pending.includes(record)) log.setPendingState(record, "Sent");
+    // Our own message comes from the ack, not as an event: the list preview follows here.
+    conv.preview = `You: ${record.text}`.slice(0, 90);
+    conv.lastAt = ack.at || new Date().toISOString();
+    renderConversationItem(conv);
   } catch (error) {
     log.setPendingState(record, `Not sent. ${describeError(error)}`, {
       failed: true,

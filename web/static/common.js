@@ -254,13 +254,25 @@ export function trackConnection(socket, statusEl, { onRefused } = {}) {
   };
   set("connecting", "Connecting…");
   let refusals = 0;
+  let serverLeaving = false;
   socket.on("connect", () => {
     refusals = 0;
+    serverLeaving = false;
     set("connected", "Connected");
   });
   socket.on("disconnect", (reason) => {
-    if (reason === "io client disconnect") set("offline", "Disconnected");
+    if (reason === "io client disconnect" && !serverLeaving) set("offline", "Disconnected");
     else set("reconnecting", "Reconnecting…");
+  });
+  // The node is stopping: leave now and reconnect (to another node, or to this one once it
+  // is back) rather than wait on a socket that no longer answers. The browser client does
+  // not act on engine.io's close packet over websocket, so this must be done here. Pages
+  // resume their conversations on "connect", as after any reconnect.
+  socket.on("server.shutdown", () => {
+    serverLeaving = true;
+    socket.disconnect();
+    set("reconnecting", "Server restarting… reconnecting");
+    setTimeout(() => socket.connect(), 300 + Math.random() * 700);
   });
   socket.io.on("reconnect_attempt", () => set("reconnecting", "Reconnecting…"));
   socket.on("connect_error", async (err) => {
@@ -424,6 +436,21 @@ export class Names {
   }
 }
 
+/** Later handoff context wins, but an empty value never hides an earlier one (a transfer's
+ * context may carry only a note while the escalation had the intent and the summary). */
+export function mergeContext(...contexts) {
+  const merged = {};
+  for (const context of contexts) {
+    if (!context) continue;
+    for (const [name, value] of Object.entries(context)) {
+      const empty =
+        value === null || value === undefined || value === "" || (Array.isArray(value) && !value.length);
+      if (!empty) merged[name] = value;
+    }
+  }
+  return Object.keys(merged).length ? merged : null;
+}
+
 // ---------------------------------------------------------------------------------------
 // The conversation log view
 // ---------------------------------------------------------------------------------------
@@ -508,7 +535,9 @@ export class ConversationLog {
           for (const chips of this.container.querySelectorAll(".chips")) chips.remove();
         }
         if (event.data?.context && Object.keys(event.data.context).length) {
-          this.context = event.data.context;
+          // A new escalation starts a new story; a transfer adds to the current one.
+          const base = event.data.reason === "escalation" ? null : this.context;
+          this.context = mergeContext(base, event.data.context);
         }
         this.renderNotice(event, this.handlerNotice(event));
         break;

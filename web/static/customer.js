@@ -166,7 +166,10 @@ async function resume() {
     if (error.code === "not_found" || error.code === "forbidden") {
       // The server no longer knows this conversation (e.g. restarted): begin a new one.
       showError(ui.error, "Your previous conversation is no longer available; starting a new one.");
-      beginNewConversation();
+      // Messages still on their way go to the new conversation instead of being lost.
+      const unsent = (state.log?.pending || []).filter((p) => !p.failed || p.retryable).map((p) => p.text);
+      await beginNewConversation();
+      for (const text of unsent) sendText(text);
     } else {
       showError(ui.error, `Could not catch up with the conversation. ${describeError(error)}`);
     }
@@ -175,15 +178,16 @@ async function resume() {
   }
 }
 
-function beginNewConversation() {
+async function beginNewConversation() {
   state.startKey = newKey();
   state.conversationId = null;
   state.log?.reset();
   state.log = null;
   ui.ended.hidden = true;
-  ui.error.hidden = true;
   typingIndicator.hide();
-  startConversation();
+  renderHandler();
+  updateComposer();
+  await startConversation();
 }
 
 function onEvent(event) {
@@ -290,6 +294,8 @@ async function deliver(record, payload) {
     log.acked(record, ack.seq, ack.at);
     if (log.pending.includes(record)) log.setPendingState(record, "Sent");
   } catch (error) {
+    if (state.log !== log) return; // that conversation is gone from the page
+    record.retryable = error.retryable;
     log.setPendingState(record, `Not sent. ${describeError(error)}`, {
       failed: true,
       // Retrying reuses the same key: the server never records the message twice.
@@ -357,7 +363,10 @@ wireComposer({
 });
 
 ui.talk.addEventListener("click", requestAgent);
-ui.newConversation.addEventListener("click", beginNewConversation);
+ui.newConversation.addEventListener("click", () => {
+  ui.error.hidden = true;
+  beginNewConversation();
+});
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") scheduleRead();
 });

@@ -133,7 +133,7 @@ function render(snapshot) {
         h(
           "td",
           { class: "conversation-links" },
-          (agent.conversations || []).length ? agent.conversations.map(conversationLink) : "–",
+          (agent.conversations || []).length ? h("div", {}, agent.conversations.map(conversationLink)) : "–",
         ),
       ),
     ),
