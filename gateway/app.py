@@ -214,6 +214,14 @@ async def _say_goodbye(app: web.Application) -> None:
     for namespace in ("/customer", "/agent", "/supervisor"):
         with contextlib.suppress(Exception):
             await sio.emit("server.shutdown", {"reconnect": True}, namespace=namespace)
+    sockets = list(sio.eio.sockets.values())
     with contextlib.suppress(Exception):
         await sio.eio.disconnect()  # every client, all namespaces
+    # engine.io sends its close packet but leaves the websocket open until the client
+    # closes it, and browsers wait for the server: each would hold shutdown until
+    # aiohttp's timeout. A None in a socket's queue makes its writer close the websocket.
+    # (engine.io internals, python-engineio 4.x; pinned through python-socketio < 6.)
+    for socket in sockets:
+        with contextlib.suppress(Exception):
+            await socket.queue.put(None)
     await sio.shutdown()

@@ -170,3 +170,30 @@ def test_serve_refuses_an_unmigrated_database_clearly(pg_schema: str) -> None:
     assert unreachable.returncode == 1
     assert "cannot reach the store" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+
+
+async def test_sigterm_closes_sockets_a_client_leaves_open() -> None:
+    """A client that ignores `server.shutdown` (browsers do, over websocket) must not hold
+    the process: the server closes the websocket itself."""
+    import time
+
+    port = free_port()
+    with serving("--demo", "--port", str(port), env=clean_env()) as process:
+        url = f"http://127.0.0.1:{port}"
+        await wait_healthy(url, process)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket") as ws,
+        ):
+            await ws.receive(timeout=5)  # engine.io open packet
+            await ws.send_str("40/customer,")  # socket.io connect without a token
+            began = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            while not ws.closed and time.monotonic() - began < 5:
+                message = await ws.receive(timeout=5)
+                if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                    break
+            code = await asyncio.to_thread(process.wait, 10)
+            elapsed = time.monotonic() - began
+    assert code == 0
+    assert elapsed < 4, f"shutdown took {elapsed:.1f} s with a socket left open"
