@@ -12,9 +12,10 @@ import {
   humanize,
   mergeContext,
   Names,
+  pageElements,
   newKey,
   openSession,
-  pageElements,
+  sendPending,
   showError,
   signIn,
   toast,
@@ -660,16 +661,8 @@ async function sendText(raw) {
 
 async function deliver(conv, record, payload) {
   const log = conv.log;
-  log.setPendingState(record, "Sending…");
   try {
-    const ack = await command(state.socket, "message.send", payload, {
-      onState: (step, info) => {
-        if (step === "waiting") log.setPendingState(record, "Waiting for the connection…");
-        else if (step === "retrying") log.setPendingState(record, `Retrying (${describeError(info.error)})…`);
-      },
-    });
-    log.acked(record, ack.seq, ack.at);
-    if (log.pending.includes(record)) log.setPendingState(record, "Sent");
+    const ack = await sendPending(state.socket, log, record, payload);
     // Our own message comes from the ack, not as an event: the list preview follows here.
     conv.preview = `You: ${record.text}`.slice(0, 90);
     conv.lastAt = ack.at || new Date().toISOString();

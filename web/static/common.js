@@ -172,6 +172,25 @@ export function rememberUserInUrl(username) {
   window.history.replaceState(null, "", url);
 }
 
+/**
+ * Send a pending message (`record`, from `log.addPending`) and show how it goes: waiting,
+ * retrying, sent. The ack commits it to the log. Resolves with the ack; throws what
+ * `command` throws, for the page to show. Retrying reuses the same key: the server never
+ * records the message twice.
+ */
+export async function sendPending(socket, log, record, payload) {
+  log.setPendingState(record, "Sending…");
+  const ack = await command(socket, "message.send", payload, {
+    onState: (step, info) => {
+      if (step === "waiting") log.setPendingState(record, "Waiting for the connection…");
+      else if (step === "retrying") log.setPendingState(record, `Retrying (${describeError(info.error)})…`);
+    },
+  });
+  log.acked(record, ack.seq, ack.at);
+  if (log.pending.includes(record)) log.setPendingState(record, "Sent");
+  return ack;
+}
+
 /** The login card and header elements every page has (ids shared by the three pages). */
 export function pageElements() {
   return {

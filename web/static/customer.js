@@ -7,9 +7,10 @@ import {
   formatWait,
   h,
   Names,
+  pageElements,
   newKey,
   openSession,
-  pageElements,
+  sendPending,
   showError,
   signIn,
   TypingIndicator,
@@ -283,22 +284,13 @@ async function sendText(raw) {
 
 async function deliver(record, payload) {
   const log = state.log;
-  log.setPendingState(record, "Sending…");
   try {
-    const ack = await command(state.socket, "message.send", payload, {
-      onState: (step, info) => {
-        if (step === "waiting") log.setPendingState(record, "Waiting for the connection…");
-        else if (step === "retrying") log.setPendingState(record, `Retrying (${describeError(info.error)})…`);
-      },
-    });
-    log.acked(record, ack.seq, ack.at);
-    if (log.pending.includes(record)) log.setPendingState(record, "Sent");
+    await sendPending(state.socket, log, record, payload);
   } catch (error) {
     if (state.log !== log) return; // that conversation is gone from the page
     record.retryable = error.retryable;
     log.setPendingState(record, `Not sent. ${describeError(error)}`, {
       failed: true,
-      // Retrying reuses the same key: the server never records the message twice.
       retry: error.retryable ? () => deliver(record, payload) : undefined,
     });
     showError(ui.error, `Your message was not sent. ${describeError(error)}`);
