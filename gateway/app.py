@@ -121,6 +121,7 @@ def create_app(settings: Settings) -> web.Application:
             agent_lost_grace_seconds=settings.agent_lost_grace_seconds,
             average_handle_seconds=settings.average_handle_seconds,
             presence_heartbeat_seconds=settings.presence_heartbeat_seconds,
+            dispatch_interval_seconds=settings.dispatch_interval_seconds,
         ),
         clock=utc_now,
         leases=leases,
@@ -193,7 +194,7 @@ async def _run_feed(app: web.Application) -> AsyncIterator[None]:
                 log.exception("feed: handling %s#%s failed", event.conversation_id, event.seq)
 
     task = asyncio.create_task(consume(), name="feed")
-    heartbeat = asyncio.create_task(services.router.heartbeat(), name="presence-heartbeat")
+    heartbeat = asyncio.create_task(services.router.run(), name="router-ticks")
     yield
     heartbeat.cancel()
     # In-flight reactions (a bot answer being written) finish before the store closes.

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     presence_heartbeat_seconds: float = Field(
         10.0, gt=0, le=300, description="How often a node refreshes its agents' shared presence."
     )
+    dispatch_interval_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="While customers wait, how often a node looks at the queue again "
+        "(an offer made elsewhere may have lapsed or its node died).",
+    )
 
     max_message_chars: int = Field(4000, ge=1, le=100_000)
     max_packet_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024)

@@ -23,7 +23,7 @@ from handoff.ports import Offer, Person, RoutingNotifier
 from handoff.presence import AgentPresence, ChosenStatus
 from handoff.presence_board import LocalPresenceBoard, PresenceBoard
 from handoff.queue import QueueEntry, RoutingQueue
-from handoff.routing import choose_agent, estimate_wait_seconds
+from handoff.routing import choose_agent, estimate_wait_seconds, staffed_slots
 from sessions.commands import AssignAgent, Transfer
 from sessions.errors import DomainError
 from sessions.events import Event
@@ -49,6 +49,9 @@ class RouterSettings:
     agent_lost_grace_seconds: float = 60.0
     average_handle_seconds: float = 180.0
     presence_heartbeat_seconds: float = 10.0
+    # While anyone waits, look again this often: an offer another node made may have
+    # lapsed, or that node may be gone, and nothing here would otherwise say so.
+    dispatch_interval_seconds: float = 2.0
 
 
 class Router:
@@ -176,6 +179,7 @@ class Router:
             raise DomainError("not_found", f"no offer {offer_id} for you (expired or taken)")
         self._drop_offer(offer)
         self._queue.mark_tried(offer.conversation_id, agent_id)
+        await self._leases.release(f"offer:{offer.conversation_id}")
         await self._changed()
 
     # -- transfers --------------------------------------------------------------------
@@ -311,8 +315,9 @@ class Router:
     async def _changed(self) -> None:
         """Offer what can be offered, then tell waiting customers where they stand."""
         async with self._dispatching:
-            await self._dispatch()
-            await self._publish_positions()
+            cluster = await self.everyone() if len(self._queue) else []
+            await self._dispatch(cluster)
+            await self._publish_positions(cluster)
             await self._publish_presence()
 
     async def _publish_presence(self) -> None:
@@ -330,13 +335,26 @@ class Router:
             ttl = self._settings.presence_heartbeat_seconds * 3
             await self._board.publish(agent.agent_id, agent.to_json(self._clock()), ttl)
 
-    async def heartbeat(self) -> None:
-        """Refresh this node's agents on the board, until cancelled."""
+    async def run(self) -> None:
+        """Until cancelled: look at the queue again every dispatch interval while anyone
+        waits, and refresh this node's agents on the board every heartbeat."""
+        loop = asyncio.get_running_loop()
+        tick = min(
+            self._settings.dispatch_interval_seconds, self._settings.presence_heartbeat_seconds
+        )
+        shared_at = loop.time()
         while True:
-            await asyncio.sleep(self._settings.presence_heartbeat_seconds)
-            for agent in list(self._agents.values()):
-                if agent.connections:
-                    await self._share(agent)
+            await asyncio.sleep(tick)
+            try:
+                if len(self._queue):
+                    await self._changed()
+                if loop.time() - shared_at >= self._settings.presence_heartbeat_seconds:
+                    shared_at = loop.time()
+                    for agent in list(self._agents.values()):
+                        if agent.connections:
+                            await self._share(agent)
+            except Exception:
+                log.exception("router tick failed; trying again next tick")
 
     async def everyone(self) -> list[dict[str, Any]]:
         """Every connected agent's presence, cluster-wide, by agent id."""
@@ -347,14 +365,23 @@ class Router:
                 board[agent.agent_id] = agent.to_json(now)
         return [board[agent_id] for agent_id in sorted(board)]
 
-    async def _dispatch(self) -> None:
+    async def _dispatch(self, cluster: list[dict[str, Any]]) -> None:
         now = self._clock()
+        # A ready agent on another node: what this node's agents passed on is theirs to try
+        # before anyone here is asked again.
+        ready_elsewhere = any(
+            entry["status"] == "ready"
+            and not (
+                (mine := self._agents.get(str(entry["agent_id"]))) is not None and mine.connections
+            )
+            for entry in cluster
+        )
         for entry in self._queue.ordered():
             if any(o.conversation_id == entry.conversation_id for o in self._offers.values()):
                 continue
             offered_to = {o.agent_id for o in self._offers.values()}
             agent = choose_agent(entry, self._agents.values(), offered_to, now)
-            if agent is None and entry.tried:
+            if agent is None and entry.tried and not ready_elsewhere:
                 # Everyone ready has passed on it once: start another round rather than
                 # leave the customer waiting behind a list of refusals.
                 self._queue.reset_tried(entry.conversation_id)
@@ -400,6 +427,7 @@ class Router:
     async def _lapse(self, offer: Offer, reason: str, *, set_not_ready: bool) -> None:
         self._drop_offer(offer, cancel_timer=reason != "timeout")
         self._queue.mark_tried(offer.conversation_id, offer.agent_id)
+        await self._leases.release(f"offer:{offer.conversation_id}")
         await self._notifier.offer_withdrawn(offer, reason)
         presence = self._agents.get(offer.agent_id)
         if set_not_ready and presence is not None:
@@ -413,13 +441,15 @@ class Router:
             self._drop_offer(offer)
             await self._notifier.offer_withdrawn(offer, reason)
 
-    async def _publish_positions(self) -> None:
-        now = self._clock()
+    async def _publish_positions(self, cluster: list[dict[str, Any]]) -> None:
+        # Every node computes the same figures from the cluster's board, so a customer
+        # told by two nodes hears one story.
+        slots = staffed_slots((str(a["status"]), int(a["capacity"])) for a in cluster)
         waiting = self._queue.ordered()
         for gone in set(self._positions) - {e.conversation_id for e in waiting}:
             del self._positions[gone]
         for position, entry in enumerate(waiting, start=1):
-            eta = estimate_wait_seconds(position, self._agents.values(), self._handle_seconds, now)
+            eta = estimate_wait_seconds(position, slots, self._handle_seconds)
             if self._positions.get(entry.conversation_id) != (position, eta):
                 self._positions[entry.conversation_id] = (position, eta)
                 await self._notifier.queue_position(entry.conversation_id, position, eta)

@@ -9,7 +9,7 @@ from datetime import datetime
 from handoff.presence import AgentPresence
 from handoff.queue import QueueEntry
 
-__all__ = ["choose_agent", "estimate_wait_seconds"]
+__all__ = ["choose_agent", "estimate_wait_seconds", "staffed_slots"]
 
 
 def choose_agent(
@@ -40,14 +40,16 @@ def choose_agent(
     )
 
 
-def estimate_wait_seconds(
-    position: int, agents: Iterable[AgentPresence], average_handle_seconds: float, now: datetime
-) -> int:
+def staffed_slots(agents: Iterable[tuple[str, int]]) -> int:
+    """Chat slots of agents who are logged in and not 'not ready', from (status, capacity)
+    pairs: the cluster's presence board speaks in those, not in `AgentPresence`."""
+    return sum(capacity for status, capacity in agents if status in ("ready", "busy", "wrap_up"))
+
+
+def estimate_wait_seconds(position: int, slots: int, average_handle_seconds: float) -> int:
     """Position x average handle time / staffed chat slots: a classic, honest estimate.
 
-    Counts slots of agents who are logged in and not 'not ready'; with none staffed the
-    estimate is one handle time per position, so the customer never sees zero for a wait
-    that cannot end soon.
+    With none staffed the estimate is one handle time per position, so the customer never
+    sees zero for a wait that cannot end soon.
     """
-    slots = sum(a.capacity for a in agents if a.status(now) in ("ready", "busy", "wrap_up"))
     return math.ceil(position * average_handle_seconds / max(slots, 1))

@@ -13,9 +13,17 @@ class Leases(Protocol):
         that holds it may claim it again (and so extend it)."""
         ...
 
+    async def release(self, name: str) -> None:
+        """Give `name` up early if this node holds it, so another node need not wait for
+        it to expire."""
+        ...
+
 
 class LocalLeases:
     """One process is the only claimant there is."""
 
     async def claim(self, name: str, ttl_seconds: float) -> bool:
         return True
+
+    async def release(self, name: str) -> None:
+        return None

@@ -11,6 +11,13 @@ __all__ = ["RedisLeases"]
 
 log = logging.getLogger("tandem.redis.leases")
 
+# Delete only if this node still holds it: a lease that expired and was taken by another
+# node in the meantime is theirs.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 
 class RedisLeases:
     def __init__(self, url: str, *, prefix: str, node_id: str) -> None:
@@ -35,6 +42,12 @@ class RedisLeases:
             # Better twice than never: the guarded work is keyed or checked by the log.
             log.warning("lease %s: Redis unavailable (%s); claiming locally", name, error)
             return True
+
+    async def release(self, name: str) -> None:
+        try:
+            await self._redis.eval(_RELEASE, 1, self._prefix + name, self._node)
+        except (RedisError, OSError) as error:
+            log.warning("lease %s not released (Redis: %s); it will expire", name, error)
 
     async def close(self) -> None:
         await self._redis.aclose()

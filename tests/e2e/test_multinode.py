@@ -9,7 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import aiohttp
@@ -59,8 +59,8 @@ def node(env: dict[str, str], name: str) -> Iterator[Node]:
 
 
 @pytest.fixture
-async def cluster(pg_schema: str, redis_prefix: str) -> AsyncIterator[tuple[Node, Node]]:
-    env = clean_env(
+def cluster_env(pg_schema: str, redis_prefix: str) -> dict[str, str]:
+    return clean_env(
         TANDEM_DATABASE_URL=DATABASE_URL,
         TANDEM_DATABASE_SCHEMA=pg_schema,
         TANDEM_REDIS_URL=REDIS_URL,
@@ -71,12 +71,22 @@ async def cluster(pg_schema: str, redis_prefix: str) -> AsyncIterator[tuple[Node
         TANDEM_JWT_SECRET=uuid.uuid4().hex * 2,
         TANDEM_LOG_LEVEL="WARNING",
     )
+
+
+@asynccontextmanager
+async def two_nodes(env: dict[str, str]) -> AsyncIterator[tuple[Node, Node]]:
     with ExitStack() as stack:
         a = stack.enter_context(node(env, "node-a"))
         await wait_healthy(a.url, a.process)
         b = stack.enter_context(node(env, "node-b"))
         await wait_healthy(b.url, b.process)
         yield a, b
+
+
+@pytest.fixture
+async def cluster(cluster_env: dict[str, str]) -> AsyncIterator[tuple[Node, Node]]:
+    async with two_nodes(cluster_env) as nodes:
+        yield nodes
 
 
 async def test_customer_on_one_node_agent_on_another(
@@ -160,3 +170,114 @@ async def test_kill_9_of_the_customers_node_loses_nothing(
     # And the conversation goes on through the surviving node.
     more = await again.command("message.send", conversation_id=cid, text="back")
     await anna.wait_event(cid, lambda e: e["seq"] == more["seq"], timeout=10)
+
+
+async def test_sigterm_moves_a_talking_customer_to_the_other_node(
+    cluster: tuple[Node, Node], clients: list[Client]
+) -> None:
+    """Graceful shutdown: the node tells its clients to reconnect, finishes what it
+    accepted and exits 0; the customer resumes on the other node, retries what got no
+    ack under the same keys, and the log has every message once."""
+    a, b = cluster
+    alice = await a.client("alice")
+    anna = await b.client("anna")
+    clients.extend([alice, anna])
+    cid = await hand_to_agent(alice, anna)
+    keys = [f"m{i}" for i in range(80)]
+    unacked: list[str] = []
+
+    async def customer_talks() -> None:
+        for i, key in enumerate(keys):
+            try:
+                ack = await alice.call(
+                    "message.send",
+                    {"conversation_id": cid, "text": f"c{i}", "key": key},
+                    timeout=3,
+                )
+            except Exception:  # the node went away under this call: no ack
+                unacked.extend(keys[i:])
+                return
+            if not ack["ok"]:  # refused while shutting down: retry elsewhere
+                unacked.extend(keys[i:])
+                return
+            alice.own[cid].append(ack["seq"])
+            await asyncio.sleep(0.01)
+
+    talking = asyncio.create_task(customer_talks())
+    await asyncio.sleep(0.2)
+    a.process.send_signal(signal.SIGTERM)
+    await alice.wait_for("server.shutdown", timeout=5)
+    await talking
+    assert await asyncio.to_thread(a.process.wait, 15) == 0
+
+    again = await b.client("alice")
+    clients.append(again)
+    again.events[cid] = list(alice.events[cid])
+    again.own[cid] = list(alice.own[cid])
+    ack = await again.call("resume", {"conversation_id": cid, "after_seq": max(alice.known(cid))})
+    assert ack["ok"], ack
+    for key in unacked:
+        i = keys.index(key)
+        await again.command("message.send", conversation_id=cid, text=f"c{i}", key=key)
+    last = max(again.known(cid))
+    assert again.known(cid) == list(range(1, last + 1))
+    await anna.wait_event(cid, lambda e: e["seq"] == last, timeout=10)
+    texts = [
+        e["data"]["text"]
+        for e in anna.events[cid]
+        if e["type"] == "message.sent" and e["actor"] == "customer:alice"
+    ]
+    assert texts == [f"c{i}" for i in range(80)]
+    assert anna.known(cid) == list(range(1, last + 1))
+
+
+async def test_an_offer_declined_on_one_node_goes_to_an_agent_on_the_other(
+    cluster_env: dict[str, str], clients: list[Client]
+) -> None:
+    env = {**cluster_env, "TANDEM_DISPATCH_INTERVAL_SECONDS": "0.3"}
+    async with two_nodes(env) as (a, b):
+        anna = await a.client("anna")
+        ben = await b.client("ben")
+        alice = await b.client("alice")
+        clients.extend([anna, ben, alice])
+        assert (await anna.call("presence.set", {"status": "ready"}))["ok"]
+        cid = (await alice.command("conversation.start"))["conversation_id"]
+        await alice.command("agent.request", conversation_id=cid)
+        offer = await anna.wait_for("offer", timeout=10)
+        assert (await ben.call("presence.set", {"status": "ready"}))["ok"]
+        await asyncio.sleep(0.5)
+        assert not [o for name, o in ben.received if name == "offer"], "offered twice at once"
+        assert (await anna.call("offer.decline", {"offer_id": offer["offer_id"]}))["ok"]
+        second = await ben.wait_for("offer", timeout=5)
+        assert second["conversation_id"] == cid
+        # Anna passed on it, and Ben is there: she is not asked again meanwhile.
+        assert len([o for name, o in anna.received if name == "offer"]) == 1
+        await ben.command("offer.accept", offer_id=second["offer_id"])
+        await alice.wait_event(cid, lambda e: e["data"].get("to") == "agent:ben")
+
+
+async def test_an_offer_outlives_the_node_that_made_it(
+    cluster_env: dict[str, str], clients: list[Client]
+) -> None:
+    env = {
+        **cluster_env,
+        "TANDEM_DISPATCH_INTERVAL_SECONDS": "0.3",
+        "TANDEM_OFFER_TIMEOUT_SECONDS": "2",
+    }
+    async with two_nodes(env) as (a, b):
+        anna = await a.client("anna")
+        ben = await b.client("ben")
+        alice = await b.client("alice")
+        clients.extend([ben, alice])
+        assert (await anna.call("presence.set", {"status": "ready"}))["ok"]
+        cid = (await alice.command("conversation.start"))["conversation_id"]
+        await alice.command("agent.request", conversation_id=cid)
+        await anna.wait_for("offer", timeout=10)
+        assert (await ben.call("presence.set", {"status": "ready"}))["ok"]
+        a.process.send_signal(signal.SIGKILL)  # the offering node dies holding the offer
+        a.process.wait(timeout=5)
+        # Its claim expires (offer timeout + 1 s) and the survivor offers it: not forgotten.
+        offer = await ben.wait_for("offer", timeout=8)
+        assert offer["conversation_id"] == cid
+        await ben.command("offer.accept", offer_id=offer["offer_id"])
+        await alice.wait_event(cid, lambda e: e["data"].get("to") == "agent:ben")
