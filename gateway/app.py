@@ -33,7 +33,7 @@ from sessions.leases import LocalLeases
 from sessions.locks import LocalLocks
 from sessions.memory_store import MemoryStore
 from sessions.postgres import PostgresStore, SchemaError
-from sessions.redis import RedisFeedBus, RedisLeases
+from sessions.redis import RedisFeedBus, RedisLeases, RedisStateCache
 from sessions.service import ConversationService, utc_now
 from sessions.store import SessionStore
 
@@ -49,11 +49,12 @@ def _store(settings: Settings, checks: dict[str, Callable[[], Awaitable[None]]])
         store: SessionStore = MemoryStore()
         checks["store"] = store.ping
         return store
-    feed = None
+    feed, shared = None, None
     if settings.redis_url is not None:
         feed = RedisFeedBus(
             settings.redis_url, prefix=settings.redis_prefix, node_id=settings.node_id
         )
+        shared = RedisStateCache(settings.redis_url, prefix=settings.redis_prefix)
         checks["redis"] = feed.ping
     store = PostgresStore(
         settings.database_url,
@@ -63,6 +64,7 @@ def _store(settings: Settings, checks: dict[str, Callable[[], Awaitable[None]]])
         migrate_on_start=settings.migrate_on_start,
         feed=feed,
         writers=settings.database_writers,
+        shared_states=shared,
     )
     checks["store"] = store.ping
     return store

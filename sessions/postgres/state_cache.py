@@ -1,12 +1,14 @@
-"""A bounded, least-recently-used cache of conversation states."""
+"""A bounded, least-recently-used cache of conversation states, and the port of a cache
+shared between nodes."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Protocol
 
 from sessions.state import ConversationState
 
-__all__ = ["StateCache"]
+__all__ = ["SharedStates", "StateCache"]
 
 
 class StateCache:
@@ -28,3 +30,16 @@ class StateCache:
 
     def forget(self, conversation_id: str) -> None:
         self._states.pop(conversation_id, None)
+
+
+class SharedStates(Protocol):
+    """Conversation states every node can read (Redis): a second tier behind this
+    process's `StateCache`. Never the truth; a miss or an error means "ask the store"."""
+
+    async def start(self) -> None: ...
+
+    async def get(self, conversation_id: str) -> ConversationState | None: ...
+
+    def put(self, state: ConversationState) -> None: ...
+
+    async def close(self) -> None: ...

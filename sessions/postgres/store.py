@@ -28,7 +28,7 @@ from sessions.errors import ConcurrencyError, StoreUnavailable
 from sessions.events import Event, NewEvent
 from sessions.feed import FeedBus, LocalFeeds
 from sessions.postgres.migrations_runner import check_schema, migrate
-from sessions.postgres.state_cache import StateCache
+from sessions.postgres.state_cache import SharedStates, StateCache
 from sessions.state import ConversationState, apply
 from sessions.store import AppendResult, ConversationQuery, EventFeed
 
@@ -73,6 +73,7 @@ class PostgresStore:
         state_cache_size: int = 10_000,
         feed: FeedBus | None = None,
         writers: int = 2,
+        shared_states: SharedStates | None = None,
     ) -> None:
         self._dsn = dsn
         self._schema = schema
@@ -85,6 +86,10 @@ class PostgresStore:
         # it without a read. Kept exact by the conditional update (a stale entry makes the
         # append fail, which drops it) and by `forget` from a cross-node feed.
         self._states = StateCache(state_cache_size)
+        self._shared = shared_states
+        # Conversations whose shared state proved stale (an append was refused): their
+        # next load reads PostgreSQL.
+        self._distrusted: set[str] = set()
         self._pending: list[tuple[dict[str, Any], asyncio.Future[asyncpg.Record]]] = []
         self._flushers = 0
         # Batches in flight at once. Fewer means bigger batches (fewer commits: more
@@ -116,6 +121,8 @@ class PostgresStore:
                     await check_schema(conn, self._schema)
             # Another node's write makes what this one cached of that conversation stale.
             await self._feeds.start(lambda event: self._states.forget(event.conversation_id))
+            if self._shared is not None:
+                await self._shared.start()
         except BaseException:
             await pool.close()
             raise
@@ -143,7 +150,7 @@ class PostgresStore:
             result = await self._append(conversation_id, expected_seq, events, idempotency_key)
         except asyncpg.UniqueViolationError as violation:
             # Two writers with one key raced past the check: the loser replays the winner.
-            self._states.forget(conversation_id)
+            self._stale(conversation_id)
             if idempotency_key is not None and (seen := await self.find(idempotency_key)):
                 return seen
             raise ConcurrencyError(conversation_id, expected_seq, -1) from violation
@@ -195,10 +202,20 @@ class PostgresStore:
             return AppendResult(conversation_id, tuple(recorded), replayed=True)
         if row["seqs"] is None:
             # Another node appended first: what we knew of this conversation is stale.
-            self._states.forget(conversation_id)
+            self._stale(conversation_id)
             raise ConcurrencyError(conversation_id, expected_seq, int(row["actual"]))
-        self._states.put(state)
+        self._remember(state)
         return AppendResult(conversation_id, tuple(stored))
+
+    def _remember(self, state: ConversationState) -> None:
+        self._states.put(state)
+        if self._shared is not None:
+            self._shared.put(state)
+
+    def _stale(self, conversation_id: str) -> None:
+        self._states.forget(conversation_id)
+        if self._shared is not None:
+            self._distrusted.add(conversation_id)
 
     async def _batched(self, item: dict[str, Any]) -> asyncpg.Record:
         """Write `item` in the next batch; its result row. Group commit: appends that
@@ -281,13 +298,21 @@ class PostgresStore:
     async def load(self, conversation_id: str) -> ConversationState | None:
         if (cached := self._states.get(conversation_id)) is not None:
             return cached
+        if (
+            self._shared is not None
+            and conversation_id not in self._distrusted
+            and (shared := await self._shared.get(conversation_id)) is not None
+        ):
+            self._states.put(shared)
+            return shared
         row = await self._fetchrow(
             f"SELECT {_STATE_COLUMNS} FROM conversations WHERE id = $1", conversation_id
         )
         if row is None:
             return None
+        self._distrusted.discard(conversation_id)
         state = _state(row)
-        self._states.put(state)
+        self._remember(state)
         return state
 
     def forget(self, conversation_id: str) -> None:
@@ -331,6 +356,8 @@ class PostgresStore:
 
     async def close(self) -> None:
         await self._feeds.close()
+        if self._shared is not None:
+            await self._shared.close()
         if self._pool_or_none is not None:
             await self._pool_or_none.close()
             self._pool_or_none = None

@@ -1,4 +1,5 @@
-"""PostgreSQL log + Redis Streams feed: the store contract, and two nodes seeing each other."""
+"""PostgreSQL log + Redis (Streams feed, shared hot state): the store contract, and two
+nodes seeing each other."""
 
 from __future__ import annotations
 
@@ -10,14 +11,20 @@ import pytest
 
 from sessions.events import Event
 from sessions.postgres import PostgresStore
-from sessions.redis import RedisFeedBus
+from sessions.redis import RedisFeedBus, RedisStateCache
 from tests.conftest import DATABASE_URL, REDIS_URL
 from tests.integration.store_contract import StoreContract, message, started
 
 
 async def node(schema: str, prefix: str) -> PostgresStore:
     feed = RedisFeedBus(REDIS_URL, prefix=prefix, node_id=f"node-{uuid.uuid4().hex[:6]}")
-    return await PostgresStore.open(DATABASE_URL, schema=schema, migrate_on_start=True, feed=feed)
+    return await PostgresStore.open(
+        DATABASE_URL,
+        schema=schema,
+        migrate_on_start=True,
+        feed=feed,
+        shared_states=RedisStateCache(REDIS_URL, prefix=prefix),
+    )
 
 
 class TestPostgresWithRedisFeed(StoreContract):

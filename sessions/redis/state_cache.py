@@ -1,0 +1,139 @@
+"""The hot conversation state, shared by every node through Redis.
+
+A node that meets a conversation for the first time (a customer reconnected to it after
+another node died, an agent on another node took the chat) finds its state here instead
+of asking PostgreSQL. Writes leave the append's path: the latest state of each
+conversation is coalesced and written in one pipeline shortly after, and a write only
+lands if it is newer than what Redis holds, so a late write never rolls a state back.
+
+An entry can still be stale (its writer's flush had not landed yet); that costs one
+retry, never a wrong write: the append's conditional update refuses a stale
+`expected_seq`, and the store then reads PostgreSQL (see `PostgresStore`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from sessions.state import ConversationState
+
+__all__ = ["RedisStateCache", "decode_state", "encode_state"]
+
+log = logging.getLogger("tandem.redis.states")
+
+# KEYS[1]: the entry; ARGV: last_seq, encoded state, ttl ms. Newer or nothing.
+_PUT_IF_NEWER = """
+local held = redis.call('HGET', KEYS[1], 'seq')
+if held and tonumber(held) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'state', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+_FLUSH_MAX = 500
+
+
+def encode_state(state: ConversationState) -> str:
+    return json.dumps(
+        {
+            **state.to_json(),
+            "handoff_context": dict(state.handoff_context),
+            "read_marks": dict(state.read_marks),
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_state(raw: str | bytes) -> ConversationState:
+    data: dict[str, Any] = json.loads(raw)
+
+    def when(name: str) -> datetime | None:
+        value = data.get(name)
+        return datetime.fromisoformat(value) if value else None
+
+    return ConversationState(
+        id=str(data["id"]),
+        customer_id=str(data["customer_id"]),
+        status=data["status"],
+        handler=str(data["handler"]),
+        channels=frozenset(data["channels"]),
+        last_seq=int(data["last_seq"]),
+        started_at=when("started_at"),
+        updated_at=when("updated_at"),
+        handoff_context=MappingProxyType(dict(data["handoff_context"])),
+        read_marks=MappingProxyType({k: int(v) for k, v in data["read_marks"].items()}),
+    )
+
+
+class RedisStateCache:
+    """`<prefix>state:<conversation>`: a hash of `seq` and the encoded state, with a TTL
+    (an idle conversation falls out; PostgreSQL still has it)."""
+
+    def __init__(self, url: str, *, prefix: str, ttl_seconds: float = 3600.0) -> None:
+        self._redis = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._prefix = f"{prefix}state:"
+        self._ttl_ms = max(int(ttl_seconds * 1000), 1)
+        self._pending: dict[str, ConversationState] = {}
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._script = self._redis.register_script(_PUT_IF_NEWER)
+
+    async def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_forever(), name="redis-state-cache")
+
+    async def get(self, conversation_id: str) -> ConversationState | None:
+        try:
+            raw = await self._redis.hget(self._prefix + conversation_id, "state")
+        except (RedisError, OSError) as error:
+            log.debug("state of %s not read from Redis: %s", conversation_id, error)
+            return None
+        return None if raw is None else decode_state(raw)
+
+    def put(self, state: ConversationState) -> None:
+        """Written soon, off the caller's path; only the newest state per conversation."""
+        held = self._pending.get(state.id)
+        if held is None or held.last_seq < state.last_seq:
+            self._pending[state.id] = state
+            self._wake.set()
+
+    async def flush(self) -> None:
+        while self._pending:
+            batch = dict(list(self._pending.items())[:_FLUSH_MAX])
+            for conversation_id in batch:
+                del self._pending[conversation_id]
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for conversation_id, state in batch.items():
+                        await self._script(
+                            keys=[self._prefix + conversation_id],
+                            args=[state.last_seq, encode_state(state), self._ttl_ms],
+                            client=pipe,
+                        )
+                    await pipe.execute()
+            except (RedisError, OSError) as error:
+                # A cache: what is not written is read from PostgreSQL later.
+                log.warning("%d states not cached in Redis: %s", len(batch), error)
+                return
+
+    async def _write_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        await self.flush()
+        await self._redis.aclose()

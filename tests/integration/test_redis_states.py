@@ -1,0 +1,136 @@
+"""The hot state shared through Redis: a node new to a conversation reads it there, a
+late or stale entry never causes a wrong write, and the store still works without it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from sessions.errors import ConcurrencyError
+from sessions.postgres import PostgresStore
+from sessions.redis import RedisFeedBus, RedisStateCache
+from sessions.redis.state_cache import decode_state, encode_state
+from sessions.state import ConversationState
+from tests.conftest import DATABASE_URL, REDIS_URL
+from tests.integration.store_contract import message, started
+
+
+async def node(schema: str, prefix: str) -> PostgresStore:
+    return await PostgresStore.open(
+        DATABASE_URL,
+        schema=schema,
+        migrate_on_start=True,
+        feed=RedisFeedBus(REDIS_URL, prefix=prefix, node_id=f"node-{uuid.uuid4().hex[:6]}"),
+        shared_states=RedisStateCache(REDIS_URL, prefix=prefix),
+    )
+
+
+async def shared_seq(prefix: str, conversation_id: str) -> int | None:
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        raw = await client.hget(f"{prefix}state:{conversation_id}", "state")
+        return None if raw is None else decode_state(raw).last_seq
+    finally:
+        await client.aclose()
+
+
+async def written(prefix: str, conversation_id: str, seq: int) -> None:
+    """The writer flushes shortly after an append: wait for it, within reason."""
+    for _ in range(150):
+        if await shared_seq(prefix, conversation_id) == seq:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"seq {seq} of {conversation_id} never reached Redis")
+
+
+def test_the_encoding_keeps_every_field() -> None:
+    from datetime import UTC, datetime
+    from types import MappingProxyType
+
+    state = ConversationState(
+        id="c1",
+        customer_id="alice",
+        status="open",
+        handler="agent:anna",
+        channels=frozenset({"chat", "call"}),
+        last_seq=7,
+        started_at=datetime(2026, 11, 25, 9, 0, tzinfo=UTC),
+        updated_at=datetime(2026, 11, 25, 9, 5, tzinfo=UTC),
+        handoff_context=MappingProxyType({"summary": "card blocked", "transcript": ["a"]}),
+        read_marks=MappingProxyType({"customer:alice": 5}),
+    )
+    assert decode_state(encode_state(state)) == state
+
+
+async def test_a_node_new_to_a_conversation_reads_its_state_from_redis(
+    pg_schema: str, redis_prefix: str
+) -> None:
+    a = await node(pg_schema, redis_prefix)
+    b = await node(pg_schema, redis_prefix)
+    try:
+        await a.append("c1", 0, started("alice"))
+        await a.append("c1", 2, [message("hello")])
+        await written(redis_prefix, "c1", 3)
+        # Take PostgreSQL's projection away: B can only know seq 3 from Redis.
+        conn = await asyncpg.connect(DATABASE_URL)
+        await conn.execute(f'UPDATE "{pg_schema}".conversations SET last_seq = 0')
+        await conn.close()
+        state = await b.load("c1")
+        assert state is not None and state.last_seq == 3 and state.customer_id == "alice"
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_stale_shared_state_costs_a_retry_not_a_wrong_write(
+    pg_schema: str, redis_prefix: str
+) -> None:
+    a = await node(pg_schema, redis_prefix)
+    b = await node(pg_schema, redis_prefix)
+    try:
+        await a.append("c1", 0, started("alice"))
+        await written(redis_prefix, "c1", 2)
+        stale = await b.load("c1")  # B caches seq 2
+        assert stale is not None and stale.last_seq == 2
+        b_shared = b._shared
+        assert isinstance(b_shared, RedisStateCache)
+        await a.append("c1", 2, [message("from a")])
+        await asyncio.sleep(0.2)  # A's write reaches B's feed: B forgets seq 2
+        # Plant an old state in Redis, as a lost race would (put-if-newer refuses it, so
+        # overwrite the hash directly).
+        client = aioredis.from_url(REDIS_URL)
+        await client.hset(
+            f"{redis_prefix}state:c1", mapping={"seq": 2, "state": encode_state(stale)}
+        )
+        await client.aclose()
+        loaded = await b.load("c1")
+        assert loaded is not None and loaded.last_seq == 2  # B believes Redis...
+        with pytest.raises(ConcurrencyError):
+            await b.append("c1", 2, [message("from b")])
+        fresh = await b.load("c1")  # ...until refused: then it asks PostgreSQL
+        assert fresh is not None and fresh.last_seq == 3
+        result = await b.append("c1", 3, [message("from b")])
+        assert result.seqs == [4]
+        texts = [e.data.get("text") for e in await b.read("c1", 2)]
+        assert texts == ["from a", "from b"]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_late_write_never_rolls_the_shared_state_back(redis_prefix: str) -> None:
+    cache = RedisStateCache(REDIS_URL, prefix=redis_prefix)
+    await cache.start()
+    try:
+        cache.put(ConversationState(id="c1", customer_id="alice", last_seq=5))
+        await cache.flush()
+        cache.put(ConversationState(id="c1", customer_id="alice", last_seq=4))
+        await cache.flush()
+        got = await cache.get("c1")
+        assert got is not None and got.last_seq == 5
+    finally:
+        await cache.close()
