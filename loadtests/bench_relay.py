@@ -85,6 +85,10 @@ class Config:
     agent_capacity: int
     tandem_env: dict[str, str]
     verbose: bool
+    # Seconds between one pair's round trips; 0 sends the next as soon as the last
+    # arrived (a closed loop: throughput at saturation). Paced, the offered load is fixed,
+    # and latency is measured under load rather than at overload.
+    interval: float = 0.0
 
     @property
     def messages(self) -> int:
@@ -315,7 +319,12 @@ async def run_pair(
     stats = PairStats()
     filler = _filler(cfg.text_chars)
     await go.wait()
+    loop = asyncio.get_running_loop()
+    # Pairs start spread over one interval, so a paced load is even, not bursts.
+    start = loop.time() + cfg.interval * pair.index / max(cfg.pairs, 1)
     for i in range(count):
+        if cfg.interval:
+            await asyncio.sleep(max(0.0, start + i * cfg.interval - loop.time()))
         for direction, sender, receiver in (
             ("c", pair.customer, pair.agent),
             ("a", pair.agent, pair.customer),
