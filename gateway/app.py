@@ -124,6 +124,7 @@ def create_app(settings: Settings) -> web.Application:
             average_handle_seconds=settings.average_handle_seconds,
             presence_heartbeat_seconds=settings.presence_heartbeat_seconds,
             dispatch_interval_seconds=settings.dispatch_interval_seconds,
+            skill_overflow_seconds=settings.skill_overflow_seconds,
         ),
         clock=utc_now,
         leases=leases,

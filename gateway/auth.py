@@ -32,6 +32,8 @@ class Principal:
     id: str
     role: Role
     name: str
+    # Queues an agent serves (the `skills` claim); empty means every queue.
+    skills: frozenset[str] = frozenset()
 
     @property
     def actor(self) -> str:
@@ -71,7 +73,15 @@ class TokenVerifier:
         if not isinstance(role, str) or role not in _ROLES:
             raise AuthError("unauthorized", f"invalid token: unknown role {role!r}")
         subject = str(claims["sub"])
-        return Principal(id=subject, role=role, name=str(claims.get("name") or subject))
+        skills = claims.get("skills") or []
+        if not isinstance(skills, list) or not all(isinstance(s, str) for s in skills):
+            raise AuthError("unauthorized", "invalid token: `skills` must be a list of strings")
+        return Principal(
+            id=subject,
+            role=role,
+            name=str(claims.get("name") or subject),
+            skills=frozenset(skills),
+        )
 
 
 class TokenIssuer:
@@ -95,6 +105,8 @@ class TokenIssuer:
             "iat": now,
             "exp": expires,
         }
+        if person.skills:
+            claims["skills"] = sorted(person.skills)
         if self._issuer:
             claims["iss"] = self._issuer
         if self._audience:

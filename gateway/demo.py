@@ -18,7 +18,9 @@ DEMO_PEOPLE: tuple[Person, ...] = (
     Person("bob", "customer", "Bob Okafor"),
     Person("chen", "customer", "Chen Wei"),
     Person("anna", "agent", "Anna Novak"),
-    Person("ben", "agent", "Ben Duarte"),
+    # Ben is the cards and fraud specialist (and takes general questions); Anna serves
+    # every queue.
+    Person("ben", "agent", "Ben Duarte", frozenset({"cards", "fraud", "general"})),
     Person("sara", "supervisor", "Sara Lindqvist"),
 )
 

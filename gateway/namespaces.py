@@ -251,7 +251,7 @@ class AgentNamespace(_Namespace):
 
     async def connected(self, sid: str, principal: Principal) -> None:
         await self.enter_room(sid, agent_room(principal.id))
-        await self.services.router.agent_connected(principal.id, principal.name)
+        await self.services.router.agent_connected(principal.id, principal.name, principal.skills)
 
     async def disconnected(self, sid: str, principal: Principal) -> None:
         await self.services.router.agent_disconnected(principal.id)

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     presence_heartbeat_seconds: float = Field(
         10.0, gt=0, le=300, description="How often a node refreshes its agents' shared presence."
     )
+    skill_overflow_seconds: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="A customer waiting this long for a skill no ready agent has goes to "
+        "any ready agent.",
+    )
     dispatch_interval_seconds: float = Field(
         2.0,
         gt=0,

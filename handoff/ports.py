@@ -19,6 +19,8 @@ class Person:
     id: str
     role: Role
     name: str
+    # The queues an agent serves; empty means every queue.
+    skills: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ class AgentPresence:
     wrap_up_until: datetime | None = None
     # When the agent last got a conversation: routing prefers whoever waited longest.
     last_assigned_at: datetime | None = None
+    # The queues this agent serves; empty means every queue.
+    skills: frozenset[str] = frozenset()
 
     def status(self, now: datetime) -> EffectiveStatus:
         if self.connections == 0:
@@ -37,6 +39,9 @@ class AgentPresence:
 
     def can_take(self, now: datetime) -> bool:
         return self.status(now) == "ready"
+
+    def serves(self, queue: str) -> bool:
+        return not self.skills or queue in self.skills
 
     @property
     def load(self) -> int:
@@ -66,4 +71,5 @@ class AgentPresence:
             "load": self.load,
             "capacity": self.capacity,
             "conversations": sorted(self.conversations),
+            "skills": sorted(self.skills),
         }

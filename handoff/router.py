@@ -52,6 +52,9 @@ class RouterSettings:
     # While anyone waits, look again this often: an offer another node made may have
     # lapsed, or that node may be gone, and nothing here would otherwise say so.
     dispatch_interval_seconds: float = 2.0
+    # A customer waiting this long for a skill no ready agent has goes to any agent:
+    # better a generalist now than a specialist never.
+    skill_overflow_seconds: float = 60.0
 
 
 class Router:
@@ -89,12 +92,14 @@ class Router:
 
     # -- presence -------------------------------------------------------------------
 
-    async def agent_connected(self, agent_id: str, name: str) -> AgentPresence:
+    async def agent_connected(
+        self, agent_id: str, name: str, skills: frozenset[str] = frozenset()
+    ) -> AgentPresence:
         presence = self._agents.get(agent_id) or AgentPresence(
             agent_id, name, self._settings.agent_capacity
         )
         self._cancel_timer(f"lost:{agent_id}")
-        presence = replace(presence, connections=presence.connections + 1, name=name)
+        presence = replace(presence, connections=presence.connections + 1, name=name, skills=skills)
         self._agents[agent_id] = presence
         # Always told, even if unchanged: a new tab needs to know where its agent stands.
         self._presence_sent[agent_id] = self._presence_key(presence)
@@ -380,13 +385,17 @@ class Router:
             if any(o.conversation_id == entry.conversation_id for o in self._offers.values()):
                 continue
             offered_to = {o.agent_id for o in self._offers.values()}
-            agent = choose_agent(entry, self._agents.values(), offered_to, now)
+            waited = (now - entry.enqueued_at).total_seconds()
+            overflow = waited >= self._settings.skill_overflow_seconds
+            agent = choose_agent(entry, self._agents.values(), offered_to, now, overflow=overflow)
             if agent is None and entry.tried and not ready_elsewhere:
                 # Everyone ready has passed on it once: start another round rather than
                 # leave the customer waiting behind a list of refusals.
                 self._queue.reset_tried(entry.conversation_id)
                 entry = replace(entry, tried=frozenset())
-                agent = choose_agent(entry, self._agents.values(), offered_to, now)
+                agent = choose_agent(
+                    entry, self._agents.values(), offered_to, now, overflow=overflow
+                )
             if agent is None:
                 continue
             claim = f"offer:{entry.conversation_id}"

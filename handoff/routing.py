@@ -13,9 +13,16 @@ __all__ = ["choose_agent", "estimate_wait_seconds", "staffed_slots"]
 
 
 def choose_agent(
-    entry: QueueEntry, agents: Iterable[AgentPresence], busy_with_offer: set[str], now: datetime
+    entry: QueueEntry,
+    agents: Iterable[AgentPresence],
+    busy_with_offer: set[str],
+    now: datetime,
+    *,
+    overflow: bool = False,
 ) -> AgentPresence | None:
-    """The least-loaded ready agent with room, longest since their last assignment.
+    """The least-loaded ready agent with room who serves the entry's queue, longest since
+    their last assignment; with `overflow` (the customer waited too long for that skill),
+    any ready agent.
 
     Agents who already passed on this conversation are skipped; an agent holds at most one
     pending offer at a time so an offer is never a race between two conversations.
@@ -24,6 +31,7 @@ def choose_agent(
         agent
         for agent in agents
         if agent.can_take(now)
+        and (overflow or agent.serves(entry.queue))
         and agent.agent_id not in entry.tried
         and agent.agent_id not in busy_with_offer
     ]

@@ -60,11 +60,13 @@ class World:
     notifier: RecordingNotifier
     store: MemoryStore
 
-    async def escalate(self, customer: str, priority: int = 0) -> str:
+    async def escalate(self, customer: str, priority: int = 0, queue: str = "general") -> str:
         outcome = await self.service.start(customer, "chat", key=f"start-{customer}")
         cid = outcome.conversation_id
         await self.service.execute(
-            cid, c.Escalate("bot", "customer_request", context={"priority": priority}), actor="bot"
+            cid,
+            c.Escalate("bot", "customer_request", queue, context={"priority": priority}),
+            actor="bot",
         )
         await self.sync()
         return cid
@@ -198,3 +200,30 @@ async def test_lost_agent_conversations_are_requeued_after_grace(world: World) -
     state = await world.service.state(cid)
     assert state is not None and state.handler == "queue"
     assert world.notifier.unassigned_from[-1][:2] == ("anna", cid)
+
+
+async def test_a_queue_goes_to_agents_with_its_skill_then_overflows(world: World) -> None:
+    world.router._settings = RouterSettings(
+        offer_timeout_seconds=5, wrap_up_seconds=0, skill_overflow_seconds=0.3
+    )
+    await world.router.agent_connected("ben", "Ben", frozenset({"cards"}))
+    await world.router.set_status("ben", "ready")
+    transfers = await world.escalate("alice", queue="transfers")
+    assert world.notifier.offers == []  # Ben does not do transfers
+    cards = await world.escalate("bob", queue="cards")
+    (offer,) = world.notifier.offers
+    assert (offer.conversation_id, offer.agent_id) == (cards, "ben")
+    await world.router.accept("ben", offer.offer_id, "k-cards")
+    # Anna serves every queue: the transfers customer, first in line, is hers.
+    await world.router.agent_connected("anna", "Anna")
+    await world.router.set_status("anna", "ready")
+    to_anna = [o for o in world.notifier.offers if o.agent_id == "anna"]
+    assert [o.conversation_id for o in to_anna] == [transfers]
+    await world.router.set_status("anna", "not_ready")
+    await world.router.decline("anna", to_anna[0].offer_id)
+    # Nobody with the skill is ready; after the overflow time, Ben is asked.
+    await asyncio.sleep(0.35)
+    await world.router._changed()
+    assert any(
+        o.conversation_id == transfers and o.agent_id == "ben" for o in world.notifier.offers
+    )
