@@ -15,7 +15,9 @@ __all__ = [
     "Escalate",
     "HandBack",
     "MarkRead",
+    "FileTicket",
     "OpenChannel",
+    "RecordTask",
     "SendMessage",
     "StartConversation",
     "Transfer",
@@ -100,6 +102,26 @@ class CloseChannel:
     channel: str
 
 
+@dataclass(frozen=True, slots=True)
+class RecordTask:
+    """A self-service task the bot carried out (or tried) through the bank's systems."""
+
+    actor: str
+    flow: str
+    action: str
+    ok: bool
+    slots: Mapping[str, Any] = field(default_factory=_empty)
+    result: Mapping[str, Any] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True, slots=True)
+class FileTicket:
+    """The ticket an agent confirmed for this conversation (validated at the edge)."""
+
+    actor: str
+    ticket: Mapping[str, Any]
+
+
 Command: TypeAlias = (
     StartConversation
     | SendMessage
@@ -111,4 +133,6 @@ Command: TypeAlias = (
     | MarkRead
     | OpenChannel
     | CloseChannel
+    | RecordTask
+    | FileTicket
 )

@@ -16,9 +16,11 @@ from sessions.commands import (
     CloseConversation,
     Command,
     Escalate,
+    FileTicket,
     HandBack,
     MarkRead,
     OpenChannel,
+    RecordTask,
     SendMessage,
     StartConversation,
     Transfer,
@@ -39,7 +41,8 @@ def decide(state: ConversationState, command: Command, now: datetime) -> list[Ne
         return _start(state, command, now)
     if state.status == "new":
         raise DomainError("not_found", f"no conversation {state.id}")
-    if state.status == "closed":
+    if state.status == "closed" and not isinstance(command, FileTicket):
+        # Tickets are written in wrap-up, often after the customer has gone.
         raise DomainError("conversation_closed", f"conversation {state.id} is closed")
     match command:
         case SendMessage():
@@ -60,6 +63,10 @@ def decide(state: ConversationState, command: Command, now: datetime) -> list[Ne
             return _open_channel(state, command, now)
         case CloseChannel():
             return _close_channel(state, command, now)
+        case RecordTask():
+            return _record_task(state, command, now)
+        case FileTicket():
+            return _file_ticket(state, command, now)
 
 
 def _start(state: ConversationState, command: StartConversation, now: datetime) -> list[NewEvent]:
@@ -192,6 +199,30 @@ def _close_channel(
     if command.channel not in state.channels:
         return []
     return [NewEvent("channel.closed", command.actor, now, {"channel": command.channel})]
+
+
+def _record_task(state: ConversationState, command: RecordTask, now: datetime) -> list[NewEvent]:
+    actor = command.actor
+    if actor not in _AUTOMATIC_ACTORS or state.handler != _AUTOMATIC_ACTORS[actor]:
+        # Only the automatic handler serving the conversation acts on the customer's behalf.
+        raise DomainError("forbidden", f"{actor} does not serve {state.id}")
+    data = {
+        "flow": command.flow,
+        "action": command.action,
+        "ok": command.ok,
+        "slots": dict(command.slots),
+        "result": dict(command.result),
+    }
+    return [NewEvent("task.completed", actor, now, data)]
+
+
+def _file_ticket(state: ConversationState, command: FileTicket, now: datetime) -> list[NewEvent]:
+    actor = command.actor
+    # The agent serving it files the ticket; after a close or hand-back, the last agent
+    # who served it still may (wrap-up is when tickets get written).
+    if not (actor.startswith("agent:") or _is_authority(actor)):
+        raise DomainError("forbidden", f"{actor} may not file tickets")
+    return [NewEvent("ticket.filed", actor, now, {"ticket": dict(command.ticket)})]
 
 
 def _switch(

@@ -26,6 +26,8 @@ EventType: TypeAlias = Literal[
     "channel.opened",
     "channel.closed",
     "conversation.closed",
+    "task.completed",
+    "ticket.filed",
 ]
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 

@@ -82,7 +82,7 @@ def apply(state: ConversationState, event: Event) -> ConversationState:
             return replace(s, read_marks=MappingProxyType(marks))
         case "conversation.closed":
             return replace(s, status="closed", channels=frozenset())
-        case "message.sent":
+        case "message.sent" | "task.completed" | "ticket.filed":
             return s
 
 

@@ -159,3 +159,31 @@ def test_apply_refuses_a_gap_in_seq() -> None:
     event = Event("c1", state.last_seq + 2, "message.sent", NOW, "bot", {"text": "x"})
     with pytest.raises(ValueError, match="does not follow"):
         apply(state, event)
+
+
+def test_only_the_serving_bot_records_a_task() -> None:
+    state, events = run(
+        started(), c.RecordTask("bot", "freeze_card", "freeze", True, {"card": "1234"}, {"ok": 1})
+    )
+    assert [e.type for e in events] == ["task.completed"]
+    assert events[0].data == {
+        "flow": "freeze_card",
+        "action": "freeze",
+        "ok": True,
+        "slots": {"card": "1234"},
+        "result": {"ok": 1},
+    }
+    assert state.handler == "bot"
+    assert refused(with_agent(), c.RecordTask("bot", "freeze_card", "freeze", True)) == "forbidden"
+    assert refused(started(), c.RecordTask("customer:alice", "x", "y", True)) == "forbidden"
+
+
+def test_an_agent_files_a_ticket_even_after_the_close() -> None:
+    state, _ = run(with_agent(), c.CloseConversation("agent:anna"))
+    assert state.status == "closed"
+    _, events = run(state, c.FileTicket("agent:anna", {"category": "Cards"}))
+    assert [(e.type, e.data) for e in events] == [
+        ("ticket.filed", {"ticket": {"category": "Cards"}})
+    ]
+    assert refused(state, c.FileTicket("customer:alice", {})) == "forbidden"
+    assert refused(state, c.SendMessage("agent:anna", "late")) == "conversation_closed"
