@@ -4,29 +4,18 @@ late or stale entry never causes a wrong write, and the store still works withou
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
 from sessions.errors import ConcurrencyError
-from sessions.postgres import PostgresStore
-from sessions.redis import RedisFeedBus, RedisStateCache
+from sessions.redis import RedisStateCache
 from sessions.redis.state_cache import decode_state, encode_state
 from sessions.state import ConversationState
 from tests.conftest import DATABASE_URL, REDIS_URL
 from tests.integration.store_contract import message, started
-
-
-async def node(schema: str, prefix: str) -> PostgresStore:
-    return await PostgresStore.open(
-        DATABASE_URL,
-        schema=schema,
-        migrate_on_start=True,
-        feed=RedisFeedBus(REDIS_URL, prefix=prefix, node_id=f"node-{uuid.uuid4().hex[:6]}"),
-        shared_states=RedisStateCache(REDIS_URL, prefix=prefix),
-    )
+from tests.integration.test_redis_feed import node
 
 
 async def shared_seq(prefix: str, conversation_id: str) -> int | None:
