@@ -3,7 +3,7 @@
 A node that meets a conversation for the first time (a customer reconnected to it after
 another node died, an agent on another node took the chat) finds its state here instead
 of asking PostgreSQL. Writes leave the append's path: the latest state of each
-conversation is coalesced and written in one pipeline shortly after, and a write only
+conversation is coalesced and written in one pipeline every 100 ms, and a write only
 lands if it is newer than what Redis holds, so a late write never rolls a state back.
 
 An entry can still be stale (its writer's flush had not landed yet); that costs one
@@ -78,10 +78,20 @@ class RedisStateCache:
     """`<prefix>state:<conversation>`: a hash of `seq` and the encoded state, with a TTL
     (an idle conversation falls out; PostgreSQL still has it)."""
 
-    def __init__(self, url: str, *, prefix: str, ttl_seconds: float = 3600.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str,
+        ttl_seconds: float = 3600.0,
+        write_delay_seconds: float = 0.1,
+    ) -> None:
         self._redis = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._prefix = f"{prefix}state:"
         self._ttl_ms = max(int(ttl_seconds * 1000), 1)
+        # Writes wait this long to gather: a busy conversation is written once per delay,
+        # not once per message (the cache may lag by this much; that costs a retry).
+        self._delay = write_delay_seconds
         self._pending: dict[str, ConversationState] = {}
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -127,6 +137,7 @@ class RedisStateCache:
     async def _write_forever(self) -> None:
         while True:
             await self._wake.wait()
+            await asyncio.sleep(self._delay)
             self._wake.clear()
             await self.flush()
 
