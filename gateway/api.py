@@ -10,10 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import schemas
 from gateway.access import check_can_read
 from gateway.auth import AuthError, Principal
 from gateway.context import Services
 from gateway.demo import demo_person
+from handoff.bot.intents import understood_json
 from sessions.errors import DomainError
 from sessions.store import ConversationQuery
 
@@ -32,6 +34,7 @@ _STATUS = {
     "invalid_state": 409,
     "conflict": 409,
     "retry": 503,
+    "warming_up": 503,
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -47,7 +50,7 @@ def _error(code: str, message: str) -> web.Response:
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except (DomainError, AuthError) as failure:
+    except (DomainError, AuthError, schemas.PayloadError) as failure:
         return _error(failure.code, failure.message)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as missing:
         if not request.path.startswith("/api/"):
@@ -216,10 +219,39 @@ async def list_agents(request: web.Request) -> web.Response:
                 "load": 0,
                 "capacity": services.settings.agent_capacity,
                 "conversations": [],
+                "skills": sorted(person.skills),
             }
         )
     agents.extend(online.values())
     return web.json_response({"agents": sorted(agents, key=lambda a: a["agent_id"])})
+
+
+async def understand(request: web.Request) -> web.Response:
+    """What a text asks for and the details it gives: for integrators (the mobile app's
+    search box), with any valid token."""
+    _principal(request)
+    services = request.app[SERVICES]
+    try:
+        body = await request.json()
+    except json.JSONDecodeError:
+        raise DomainError("invalid_payload", "body: must be JSON") from None
+    text = schemas.parse(schemas.Understand, body).text
+    understood = services.understanding.understand(text)
+    logged = understood_json(understood)
+    return web.json_response(
+        {
+            "intent": understood.intent,
+            "confidence": logged["confidence"],
+            "alternatives": [
+                {"intent": intent, "confidence": round(confidence, 3)}
+                for intent, confidence in understood.alternatives
+            ],
+            "slots": [
+                {**slot, "span": list(original.span)}
+                for slot, original in zip(logged["slots"], understood.slots, strict=True)
+            ],
+        }
+    )
 
 
 def routes() -> list[web.RouteDef]:
@@ -232,4 +264,5 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/v1/conversations/{conversation_id}", get_conversation),
         web.get("/api/v1/conversations/{conversation_id}/events", conversation_events),
         web.get("/api/v1/agents", list_agents),
+        web.post("/api/v1/understand", understand),
     ]

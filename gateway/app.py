@@ -18,17 +18,24 @@ from gateway.auth import TokenIssuer, TokenVerifier
 from gateway.context import Services
 from gateway.delivery import Delivery
 from gateway.demo import seed_demo
+from gateway.llm_openai import OpenAIChatLLM
 from gateway.namespaces import AgentNamespace, CustomerNamespace, SupervisorNamespace
 from gateway.notifier import SocketNotifier
 from gateway.settings import Settings
+from gateway.understanding import UnderstandingRuntime
 from gateway.web_assets import default_web_root, web_routes
 from handoff.bot.banking_bot import BankingBot
+from handoff.bot.intents import IntentSupport, understood_json
 from handoff.bot.knowledge import load_knowledge
 from handoff.conductor import Conductor
 from handoff.directory import MemoryDirectory
 from handoff.presence_board import LocalPresenceBoard, RedisPresenceBoard
 from handoff.queue import MemoryRoutingQueue
 from handoff.router import Router, RouterSettings
+from handoff.selfservice import DemoBank, SelfService
+from handoff.tickets.desk import TicketDesk
+from handoff.understanding.answers import load_answers
+from handoff.understanding.routes import load_routes
 from sessions.leases import LocalLeases
 from sessions.locks import LocalLocks
 from sessions.memory_store import MemoryStore
@@ -130,7 +137,27 @@ def create_app(settings: Settings) -> web.Application:
         leases=leases,
         board=board,
     )
-    bot = BankingBot(load_knowledge(settings.knowledge_file))
+    understanding = UnderstandingRuntime(
+        enabled=settings.understanding, cache_dir=settings.understanding_cache_dir
+    )
+    answers = load_answers()
+    intents = IntentSupport(
+        understander=understanding,
+        answers=answers,
+        routes=load_routes(answers, settings.intent_routes_file),
+        selfservice=SelfService(DemoBank(clock=utc_now)),
+        threshold=settings.understanding_threshold,
+    )
+    bot = BankingBot(load_knowledge(settings.knowledge_file), intents=intents)
+    llm = (
+        OpenAIChatLLM(settings.llm_base_url, settings.llm_api_key, settings.llm_model)
+        if settings.llm_base_url
+        else None
+    )
+
+    def understand_for_tickets(text: str) -> dict[str, Any] | None:
+        return understood_json(understanding.understand(text)) if understanding.ready else None
+
     services = Services(
         settings=settings,
         store=store,
@@ -143,6 +170,10 @@ def create_app(settings: Settings) -> web.Application:
         issuer=TokenIssuer(settings) if settings.demo else None,
         clock=utc_now,
         checks=checks,
+        understanding=understanding,
+        tickets=TicketDesk(
+            understand_for_tickets, llm, llm_timeout_seconds=settings.llm_timeout_seconds
+        ),
     )
 
     app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
@@ -154,6 +185,13 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(routes())
     app.add_routes(web_routes(settings.web_root or default_web_root()))
     app.cleanup_ctx.append(_open_store)
+    app.cleanup_ctx.append(_load_understanding)
+    if llm is not None:
+
+        async def close_llm(_app: web.Application) -> None:
+            await llm.close()
+
+        app.on_cleanup.append(close_llm)
     for closable in (leases, board):
         if isinstance(closable, RedisLeases | RedisPresenceBoard):
             app.on_cleanup.append(lambda _app, c=closable: c.close())
@@ -180,6 +218,13 @@ async def _open_store(app: web.Application) -> AsyncIterator[None]:
     await services.router.recover()
     yield
     await services.store.close()
+
+
+async def _load_understanding(app: web.Application) -> AsyncIterator[None]:
+    understanding = app[SERVICES].understanding
+    understanding.start()
+    yield
+    await understanding.close()
 
 
 async def _run_feed(app: web.Application) -> AsyncIterator[None]:

@@ -9,9 +9,11 @@ from datetime import datetime
 from gateway.auth import TokenIssuer, TokenVerifier
 from gateway.delivery import Delivery
 from gateway.settings import Settings
+from gateway.understanding import UnderstandingRuntime
 from handoff.conductor import Conductor
 from handoff.directory import MemoryDirectory
 from handoff.router import Router
+from handoff.tickets.desk import TicketDesk
 from sessions.service import ConversationService
 from sessions.store import SessionStore
 
@@ -32,3 +34,5 @@ class Services:
     clock: Callable[[], datetime]
     # Readiness: each dependency's name and a call that raises if it cannot serve.
     checks: dict[str, Callable[[], Awaitable[None]]]
+    understanding: UnderstandingRuntime
+    tickets: TicketDesk

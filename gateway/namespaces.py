@@ -20,8 +20,10 @@ from gateway.auth import AuthError, Principal
 from gateway.context import Services
 from gateway.notifier import agent_room, conversation_room
 from handoff.ports import Role
+from handoff.tickets import Ticket, TicketError
 from sessions import commands
 from sessions.errors import DomainError
+from sessions.events import Event
 from sessions.service import CommandOutcome
 from sessions.state import ConversationState
 
@@ -246,6 +248,8 @@ class AgentNamespace(_Namespace):
                 "conversation.handback": self._handback,
                 "conversation.transfer": self._transfer,
                 "conversation.close": self._close,
+                "ticket.draft": self._ticket_draft,
+                "ticket.file": self._ticket_file,
             }
         )
 
@@ -305,6 +309,38 @@ class AgentNamespace(_Namespace):
             commands.CloseConversation(principal.actor, command.reason),
             command.key,
         )
+
+    async def _ticket_draft(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.TicketDraft, payload)
+        history = await self._served_history(principal, command.conversation_id)
+        ticket = await self.services.tickets.draft(history)
+        return ok(conversation_id=command.conversation_id, ticket=ticket.to_json())
+
+    async def _ticket_file(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        command = schemas.parse(schemas.TicketFile, payload)
+        await self._served_history(principal, command.conversation_id)
+        try:
+            ticket = Ticket.from_json(command.ticket, taxonomy=self.services.tickets.taxonomy)
+        except TicketError as problems:
+            raise schemas.PayloadError("invalid_payload", "; ".join(problems.problems)) from None
+        return await self._execute(
+            principal,
+            command.conversation_id,
+            commands.FileTicket(principal.actor, ticket.to_json()),
+            command.key,
+        )
+
+    async def _served_history(self, principal: Principal, conversation_id: str) -> list[Event]:
+        """The log of a conversation this agent serves or served: tickets are written in
+        wrap-up, after the conversation left them."""
+        if await self.services.conversations.state(conversation_id) is None:
+            raise DomainError("not_found", f"no conversation {conversation_id}")
+        history = await self.services.conversations.history(conversation_id)
+        if not any(
+            e.type == "handler.changed" and e.data.get("to") == principal.actor for e in history
+        ):
+            raise DomainError("forbidden", f"you have not served conversation {conversation_id}")
+        return history
 
 
 class SupervisorNamespace(_Namespace):

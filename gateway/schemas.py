@@ -6,6 +6,7 @@ developer sees at once, not a silently dropped option.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -133,6 +134,28 @@ class Close(_Command):
 
 class Empty(_Command):
     pass
+
+
+class TicketDraft(_Command):
+    conversation_id: ConversationId
+
+
+class TicketFile(_Command):
+    key: Key
+    conversation_id: ConversationId
+    # Checked field by field by `handoff.tickets.Ticket.from_json`, which names each
+    # problem; here only its size is bounded.
+    ticket: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _bounded(self) -> TicketFile:
+        if len(json.dumps(self.ticket)) > 20_000:
+            raise ValueError("ticket: at most 20,000 characters of JSON")
+        return self
+
+
+class Understand(_Command):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 
 
 M = TypeVar("M", bound=BaseModel)

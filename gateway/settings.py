@@ -100,6 +100,35 @@ class Settings(BaseSettings):
     )
 
     knowledge_file: Path | None = Field(None, description="Bot knowledge base (TOML).")
+    understanding: bool = Field(
+        True,
+        description="Intent classifier and slot extraction for the bot, routing and tickets "
+        "(off: the bot uses its knowledge search alone).",
+    )
+    understanding_cache_dir: Path | None = Field(
+        None,
+        description="Where the trained intent model is kept "
+        "(default: $XDG_CACHE_HOME/tandem/understanding or ~/.cache/tandem/understanding).",
+    )
+    understanding_threshold: float = Field(
+        0.6, gt=0, lt=1, description="Below this confidence the bot asks what the customer meant."
+    )
+    intent_routes_file: Path | None = Field(
+        None, description="TOML overriding the queue and priority of intents."
+    )
+    bank: Literal["demo"] = Field(
+        "demo", description="The core-banking system self-service talks to (a bank plugs its own)."
+    )
+    llm_base_url: str | None = Field(
+        None,
+        description="An OpenAI-compatible chat-completions endpoint (…/v1) that improves "
+        "ticket drafts; unset: tickets are filled offline.",
+    )
+    llm_api_key: str | None = Field(None, description="Bearer token for the LLM endpoint.")
+    llm_model: str = Field("default", description="Model name sent to the LLM endpoint.")
+    llm_timeout_seconds: float = Field(
+        8.0, gt=0, le=120, description="After this, the offline ticket draft is used."
+    )
     web_root: Path | None = Field(None, description="Folder of the web pages (default: ./web).")
 
     @model_validator(mode="before")

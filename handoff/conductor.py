@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from handoff.context import handoff_context
-from handoff.handlers import Escalate, Handler, Reply, Say
+from handoff.handlers import Handler, Reply, Say, Task
 from handoff.router import Router
 from handoff.serial import KeyedSerialRunner
 from sessions import commands
@@ -124,16 +124,23 @@ class Conductor:
 
 def _command(reply: Reply) -> commands.Command:
     if isinstance(reply, Say):
-        meta: dict[str, Any] = {"kind": reply.kind, "intent": reply.intent}
+        meta: dict[str, Any] = {**reply.data, "kind": reply.kind, "intent": reply.intent}
         if reply.suggestions:
             meta["suggestions"] = list(reply.suggestions)
         return commands.SendMessage("bot", reply.text, meta)
-    assert isinstance(reply, Escalate)
-    context = {
+    if isinstance(reply, Task):
+        return commands.RecordTask(
+            "bot", reply.flow, reply.action, reply.ok, reply.slots, reply.result
+        )
+    context: dict[str, Any] = {
         "reason": reply.reason,
         "intent": reply.intent,
         "summary": reply.summary,
         "priority": reply.priority,
         "transcript": [{"actor": a, "text": t} for a, t in reply.transcript],
     }
+    if reply.confidence is not None:
+        context["confidence"] = round(reply.confidence, 3)
+    if reply.slots:
+        context["slots"] = dict(reply.slots)
     return commands.Escalate("bot", reply.reason, queue=reply.queue, context=context)

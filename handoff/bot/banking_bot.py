@@ -10,14 +10,24 @@ Policy, in order:
 4. Anything else is a miss: "did you mean...?" when something matched, a fallback when
    nothing did; the miss after `max_misunderstandings` consecutive ones goes to a person.
 
-The bot is stateless: every decision is derived from `history`, so any node can serve
-any conversation and a restart loses nothing.
+With an intent classifier (`IntentSupport`), the policy is, in order:
+1. A self-service task in progress takes the message (unless it clearly changes topic).
+2. A suggestion the bot offered, typed or clicked exactly, is that entry or intent.
+3. "Talk to a person" and sensitive knowledge entries (BM25), as above.
+4. A task the message asks for (freeze my card...) starts.
+5. A confident intent is answered, or, if sensitive, goes to a person with what was
+   understood (intent, confidence, slots) on the intent's queue and priority.
+6. A confident knowledge match is answered (free text the intents do not cover).
+7. Otherwise "did you mean...?" offering the likeliest intents; a miss, as above.
+
+The bot is stateless: every decision is derived from `history` (a task in progress
+included), so any node can serve any conversation and a restart loses nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from handoff.bot.history import (
     answered_intents,
@@ -25,10 +35,14 @@ from handoff.bot.history import (
     offered_suggestions,
     transcript,
 )
+from handoff.bot.intents import IntentSupport, understood_json
 from handoff.bot.knowledge import KnowledgeBase, KnowledgeEntry, normalize_title
 from handoff.bot.matcher import KnowledgeMatcher, Match
 from handoff.bot.summary import escalation_summary
 from handoff.handlers import Escalate, Reply, Say
+from handoff.selfservice import flow_state_from_history
+from handoff.understanding.answers import IntentAnswer
+from handoff.understanding.facade import Understood
 from sessions.events import Event
 
 __all__ = [
@@ -63,6 +77,7 @@ class BankingBot:
         answer_threshold: float = DEFAULT_ANSWER_THRESHOLD,
         margin: float = DEFAULT_MARGIN,
         max_misunderstandings: int = 2,
+        intents: IntentSupport | None = None,
     ) -> None:
         if answer_threshold <= 0:
             raise ValueError("answer_threshold must be positive")
@@ -75,6 +90,7 @@ class BankingBot:
         self._threshold = answer_threshold
         self._margin = margin
         self._max_misses = max_misunderstandings
+        self._intents = intents
 
     @property
     def knowledge(self) -> KnowledgeBase:
@@ -86,6 +102,8 @@ class BankingBot:
         return [Say(text, "greeting", suggestions=self._popular_titles())]
 
     async def reply(self, history: Sequence[Event], text: str) -> Sequence[Reply]:
+        if self._intents is not None and self._intents.understander.ready:
+            return await self._reply_with_intents(self._intents, history, text)
         chosen = self._offered_entry(history, text)
         if chosen is not None:
             return self._act_on(chosen, history, text)
@@ -95,6 +113,125 @@ class BankingBot:
             if top.sensitive or self._is_clear(ranked):
                 return self._act_on(top, history, text)
         return self._miss(ranked, history, text)
+
+    async def _reply_with_intents(
+        self, support: IntentSupport, history: Sequence[Event], text: str
+    ) -> Sequence[Reply]:
+        understood = support.understander.understand(text)
+        logged = understood_json(understood)
+        logged["seq"] = history[-1].seq  # the message it is about
+        utterance = support.utterance(text, understood)
+        customer, request_id = _customer_and_request(history)
+        lines = transcript(history, _TRANSCRIPT_LINES)
+        selfservice = support.selfservice
+        if selfservice is not None and (state := flow_state_from_history(history)):
+            turn = await selfservice.resume(state, customer, utterance, request_id)
+            if not turn.topic_changed:
+                return support.replies_for_turn(turn, understood=logged, transcript=lines)
+        if (entry := self._offered_entry(history, text)) is not None:
+            return self._act_on(entry, history, text)
+        if (offered := self._offered_intent(support, history, text)) is not None:
+            return self._on_intent(support, offered, history, text, logged, 1.0)
+        ranked = self._matcher.rank(text, k=_CLARIFY_OPTIONS)
+        top = ranked[0] if ranked else None
+        if (
+            top is not None
+            and top.entry.action == "escalate"
+            and top.score >= self._threshold
+            and (top.entry.sensitive or self._is_clear(ranked))
+        ):
+            return self._act_on(top.entry, history, text)
+        if selfservice is not None and (flow := selfservice.flow_for(utterance)) is not None:
+            turn = await selfservice.start(flow, customer, utterance, request_id)
+            return support.replies_for_turn(turn, understood=logged, transcript=lines)
+        if understood.confidence >= support.threshold and understood.intent in support.answers:
+            answer = support.answers[understood.intent]
+            return self._on_intent(support, answer, history, text, logged, understood.confidence)
+        if top is not None and top.score >= self._threshold and self._is_clear(ranked):
+            return self._act_on(top.entry, history, text)
+        return self._intent_miss(support, understood, ranked, history, text, logged)
+
+    def _offered_intent(
+        self, support: IntentSupport, history: Sequence[Event], text: str
+    ) -> IntentAnswer | None:
+        typed = normalize_title(text)
+        if not any(normalize_title(s) == typed for s in offered_suggestions(history)):
+            return None
+        return support.answer_by_title(text)
+
+    def _on_intent(
+        self,
+        support: IntentSupport,
+        answer: IntentAnswer,
+        history: Sequence[Event],
+        text: str,
+        logged: dict[str, Any],
+        confidence: float,
+    ) -> list[Reply]:
+        data = {"understood": logged}
+        if not answer.sensitive:
+            return [Say(answer.answer, "answer", answer.intent, answer.follow_ups, data)]
+        route = support.routes.route(answer.intent)
+        summary = escalation_summary(
+            "sensitive_intent",
+            answered_titles=[],
+            last_text=text,
+            topic=answer.title,
+        )
+        return [
+            Say(answer.answer, "escalating", answer.intent, data=data),
+            Escalate(
+                reason="sensitive_intent",
+                intent=answer.intent,
+                summary=summary,
+                queue=route.queue,
+                priority=route.priority,
+                transcript=transcript(history, _TRANSCRIPT_LINES),
+                confidence=confidence,
+                slots={slot["name"]: slot["value"] for slot in logged["slots"]},
+            ),
+        ]
+
+    def _intent_miss(
+        self,
+        support: IntentSupport,
+        understood: Understood,
+        ranked: Sequence[Match],
+        history: Sequence[Event],
+        text: str,
+        logged: dict[str, Any],
+    ) -> list[Reply]:
+        misses = consecutive_misses(history)
+        if misses >= self._max_misses:
+            route = support.routes.route(understood.intent)
+            replies = self._escalate("not_understood", history, text, misses=misses + 1)
+            # The classifier's best guess still tells routing which team is likeliest.
+            return [
+                r
+                if not isinstance(r, Escalate)
+                else Escalate(
+                    reason=r.reason,
+                    intent=understood.intent,
+                    summary=r.summary,
+                    queue=route.queue,
+                    priority=route.priority,
+                    transcript=r.transcript,
+                    confidence=understood.confidence,
+                )
+                for r in replies
+            ]
+        options = support.clarify_options(understood)
+        if not options:
+            return self._miss(ranked, history, text)
+        texts = self._knowledge.texts
+        return [
+            Say(
+                texts.clarify.replace("{options}", _or_list(options)),
+                "clarify",
+                suggestions=options,
+                data={"understood": logged},
+            )
+        ]
 
     def _is_clear(self, ranked: Sequence[Match]) -> bool:
         if len(ranked) < 2:
@@ -189,6 +326,14 @@ def _route(
         return None, _NOT_UNDERSTOOD_QUEUE, 0
     priority = max(topic.priority, entry.priority if entry is not None else 0)
     return topic.intent, topic.queue, priority
+
+
+def _customer_and_request(history: Sequence[Event]) -> tuple[str, str]:
+    """Whose conversation, and a key unique to the message being answered: the bank's
+    system is asked at most once per message, however often the reaction runs."""
+    first, last = history[0], history[-1]
+    customer = str(first.data.get("customer_id") or first.actor.removeprefix("customer:"))
+    return customer, f"{last.conversation_id}:{last.seq}"
 
 
 def _or_list(titles: Sequence[str]) -> str:

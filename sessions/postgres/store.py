@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
@@ -90,6 +91,12 @@ class PostgresStore:
         # Conversations whose shared state proved stale (an append was refused): their
         # next load reads PostgreSQL.
         self._distrusted: set[str] = set()
+        # The last seq this node heard of, per conversation, from the feed: a shared state
+        # older than that is stale (its writer had not flushed it yet) and is not used, so
+        # nothing this node acts on after hearing of an event is decided on a state
+        # without it (an agent accepting an offer the feed just brought, say).
+        self._heard: OrderedDict[str, int] = OrderedDict()
+        self._heard_size = state_cache_size
         self._pending: list[tuple[dict[str, Any], asyncio.Future[asyncpg.Record]]] = []
         self._flushers = 0
         # Batches in flight at once. Fewer means bigger batches (fewer commits: more
@@ -120,7 +127,7 @@ class PostgresStore:
                 else:
                     await check_schema(conn, self._schema)
             # Another node's write makes what this one cached of that conversation stale.
-            await self._feeds.start(lambda event: self._states.forget(event.conversation_id))
+            await self._feeds.start(self._remote)
             if self._shared is not None:
                 await self._shared.start()
         except BaseException:
@@ -206,6 +213,15 @@ class PostgresStore:
             raise ConcurrencyError(conversation_id, expected_seq, int(row["actual"]))
         self._remember(state)
         return AppendResult(conversation_id, tuple(stored))
+
+    def _remote(self, event: Event) -> None:
+        self._states.forget(event.conversation_id)
+        if self._shared is not None:
+            self._heard[event.conversation_id] = max(
+                event.seq, self._heard.pop(event.conversation_id, 0)
+            )
+            if len(self._heard) > self._heard_size:
+                self._heard.popitem(last=False)
 
     def _remember(self, state: ConversationState) -> None:
         self._states.put(state)
@@ -302,6 +318,7 @@ class PostgresStore:
             self._shared is not None
             and conversation_id not in self._distrusted
             and (shared := await self._shared.get(conversation_id)) is not None
+            and shared.last_seq >= self._heard.get(conversation_id, 0)
         ):
             self._states.put(shared)
             return shared

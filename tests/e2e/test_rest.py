@@ -458,6 +458,7 @@ async def test_agents_list_reflects_presence(server: RunningServer, clients: lis
         "name": "Anna Novak",
         "status": "ready",
         "load": 0,
+        "skills": [],
         "capacity": 3,
         "conversations": [],
     }

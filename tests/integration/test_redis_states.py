@@ -78,24 +78,27 @@ async def test_a_node_new_to_a_conversation_reads_its_state_from_redis(
 async def test_a_stale_shared_state_costs_a_retry_not_a_wrong_write(
     pg_schema: str, redis_prefix: str
 ) -> None:
+    """A node that never heard of the conversation (it joined after, say, taking over a
+    dead node's customers) may believe a state the dead node did not flush: the append
+    is refused, and the retry reads PostgreSQL."""
     a = await node(pg_schema, redis_prefix)
-    b = await node(pg_schema, redis_prefix)
     try:
         await a.append("c1", 0, started("alice"))
         await written(redis_prefix, "c1", 2)
-        stale = await b.load("c1")  # B caches seq 2
-        assert stale is not None and stale.last_seq == 2
-        b_shared = b._shared
-        assert isinstance(b_shared, RedisStateCache)
+        stale = await a.load("c1")
+        assert stale is not None
         await a.append("c1", 2, [message("from a")])
-        await asyncio.sleep(0.2)  # A's write reaches B's feed: B forgets seq 2
-        # Plant an old state in Redis, as a lost race would (put-if-newer refuses it, so
-        # overwrite the hash directly).
-        client = aioredis.from_url(REDIS_URL)
-        await client.hset(
-            f"{redis_prefix}state:c1", mapping={"seq": 2, "state": encode_state(stale)}
-        )
-        await client.aclose()
+        await written(redis_prefix, "c1", 3)
+    finally:
+        await a.close()
+    # Plant the older state, as if A had died before its last flush (put-if-newer
+    # refuses it, so overwrite the hash directly).
+    client = aioredis.from_url(REDIS_URL)
+    planted = {"seq": 2, "state": encode_state(stale)}
+    await client.hset(f"{redis_prefix}state:c1", mapping=planted)
+    await client.aclose()
+    b = await node(pg_schema, redis_prefix)
+    try:
         loaded = await b.load("c1")
         assert loaded is not None and loaded.last_seq == 2  # B believes Redis...
         with pytest.raises(ConcurrencyError):
@@ -107,7 +110,6 @@ async def test_a_stale_shared_state_costs_a_retry_not_a_wrong_write(
         texts = [e.data.get("text") for e in await b.read("c1", 2)]
         assert texts == ["from a", "from b"]
     finally:
-        await a.close()
         await b.close()
 
 
@@ -123,3 +125,34 @@ async def test_a_late_write_never_rolls_the_shared_state_back(redis_prefix: str)
         assert got is not None and got.last_seq == 5
     finally:
         await cache.close()
+
+
+async def test_a_node_does_not_use_a_shared_state_older_than_what_it_heard(
+    pg_schema: str, redis_prefix: str
+) -> None:
+    """The shared state lags its writer by up to the write delay; a node that already
+    heard of a later event (through the feed) must decide on that event, not before it."""
+    a = await node(pg_schema, redis_prefix)
+    b = await node(pg_schema, redis_prefix)
+    try:
+        await a.append("c1", 0, started("alice"))
+        await written(redis_prefix, "c1", 2)
+        feed = b.subscribe()
+        await a.append("c1", 2, [message("new")])
+        async with asyncio.timeout(5):
+            async for event in feed:
+                if event.seq == 3:
+                    break
+        await feed.aclose()
+        # Redis may still say seq 2 (A flushes later): B, having heard seq 3, asks PostgreSQL.
+        client = aioredis.from_url(REDIS_URL)
+        stale = ConversationState(id="c1", customer_id="alice", last_seq=2)
+        await client.hset(
+            f"{redis_prefix}state:c1", mapping={"seq": 2, "state": encode_state(stale)}
+        )
+        await client.aclose()
+        state = await b.load("c1")
+        assert state is not None and state.last_seq == 3
+    finally:
+        await a.close()
+        await b.close()

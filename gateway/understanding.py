@@ -1,0 +1,69 @@
+"""The language understanding a node runs: loaded in the background at start.
+
+The first start on a machine trains the intent model (tens of seconds on two cores) and
+caches it; later starts load it in about a second. Either way the server listens at
+once: until the model is ready the bot answers from its knowledge search, and
+`POST /api/v1/understand` answers 503 `warming_up`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from handoff.understanding import Understanding, Understood
+from sessions.errors import DomainError
+
+__all__ = ["UnderstandingRuntime"]
+
+log = logging.getLogger("tandem.understanding")
+
+
+class UnderstandingRuntime:
+    """An `Understander` whose model arrives later."""
+
+    def __init__(self, *, enabled: bool, cache_dir: Path | None) -> None:
+        self._enabled = enabled
+        self._cache_dir = cache_dir
+        self._model: Understanding | None = None
+        self._loading: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._model is not None
+
+    def start(self) -> None:
+        if self._enabled and self._loading is None:
+            self._loading = asyncio.create_task(self._load(), name="understanding-load")
+
+    async def wait_ready(self) -> bool:
+        if self._loading is not None:
+            await asyncio.shield(self._loading)
+        return self.ready
+
+    async def _load(self) -> None:
+        began = time.monotonic()
+        log.info(
+            "understanding: loading the intent model (the first start on a machine trains "
+            "it, which takes a while; the bot uses its knowledge search meanwhile)"
+        )
+        try:
+            self._model = await asyncio.to_thread(Understanding.load, self._cache_dir)
+        except Exception:
+            log.exception("understanding: the intent model could not be loaded; intents are off")
+            return
+        log.info("understanding: ready in %.1f s", time.monotonic() - began)
+
+    def understand(self, text: str) -> Understood:
+        if self._model is None:
+            if not self._enabled:
+                raise DomainError("not_found", "language understanding is off on this server")
+            raise DomainError("warming_up", "the language model is still loading, try again")
+        return self._model.understand(text)
+
+    async def close(self) -> None:
+        if self._loading is not None and not self._loading.done():
+            # The thread cannot be interrupted; the process is stopping, so do not wait.
+            self._loading.cancel()
