@@ -75,7 +75,11 @@ async def start_server(**overrides: Any) -> RunningServer:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    return RunningServer(f"http://127.0.0.1:{port}", app, runner)
+    server = RunningServer(f"http://127.0.0.1:{port}", app, runner)
+    # The bot answers from its knowledge search until the intent model is loaded (about
+    # a tenth of a second from the cache): tests start after, so its answers do not race.
+    await server.services.understanding.wait_ready()
+    return server
 
 
 @dataclass
