@@ -19,6 +19,7 @@ __all__ = [
     "EncodedPacket",
     "h264_is_keyframe",
     "make_packet",
+    "vp8_dimensions",
     "vp8_is_keyframe",
 ]
 
@@ -69,6 +70,15 @@ def make_packet(data: bytes, pts: int, time_base: fractions.Fraction) -> Encoded
 def vp8_is_keyframe(data: bytes) -> bool:
     # RFC 6386 section 9.1: bit 0 of the frame tag is 0 for a key frame.
     return bool(data) and not data[0] & 0x01
+
+
+def vp8_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a VP8 keyframe, None for any other frame (RFC 6386 section 9.1)."""
+    if len(data) < 10 or not vp8_is_keyframe(data) or data[3:6] != b"\x9d\x01\x2a":
+        return None
+    width = int.from_bytes(data[6:8], "little") & 0x3FFF
+    height = int.from_bytes(data[8:10], "little") & 0x3FFF
+    return (width, height) if width and height else None
 
 
 def h264_is_keyframe(data: bytes) -> bool:

@@ -248,7 +248,9 @@ class SwitchableVideoTrack(MediaStreamTrack):
                 self._pending = None
             if source is self._current:
                 self._current = None
-                if self._idle is not None and self._idle is not source:
+                # A switch already under way (the old source was stopped once replaced)
+                # keeps its target; only a source that ends on its own falls back.
+                if self._idle is not None and self._idle is not source and self._pending is None:
                     self._pending = self._idle
             return None
 

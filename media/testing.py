@@ -12,10 +12,11 @@ import math
 import time
 from array import array
 from collections.abc import Iterable
+from typing import Any
 
 import av
-from aiortc import RTCPeerConnection
-from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack
 
 from media.audio_loop import tone_pcm
 from media.frames import AUDIO_CLOCK_RATE, OPUS_FRAME_SAMPLES
@@ -24,8 +25,11 @@ from media.peer import PolicedPeerConnection
 
 __all__ = [
     "LOOPBACK",
+    "LoopbackClient",
+    "PlainVideoTrack",
     "SineTrack",
     "connect",
+    "dominant_tone",
     "loopback_peer",
     "mono_samples",
     "tone_level",
@@ -108,3 +112,104 @@ def tone_level(samples: array[int], frequency: float) -> float:
         total += x * x
     power = s1 * s1 + s2 * s2 - coefficient * s1 * s2
     return 0.0 if total == 0 else 2 * power / (n * total)
+
+
+def dominant_tone(samples: array[int], candidates: Iterable[float]) -> float:
+    """Which of `candidates` carries the most of the signal's power."""
+    return max(candidates, key=lambda frequency: tone_level(samples, frequency))
+
+
+class PlainVideoTrack(MediaStreamTrack):
+    """A live-paced grey picture of a chosen size (aiortc's own test track is 640x480 only)."""
+
+    kind = "video"
+
+    def __init__(self, width: int = 320, height: int = 240, fps: int = 15) -> None:
+        super().__init__()
+        self._size = (width, height)
+        self._period = 1 / fps
+        self._index = 0
+        self._began: float | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._began is None:
+            self._began = time.monotonic()
+        delay = self._began + self._index * self._period - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        # A new frame each time: aiortc encodes in a worker thread.
+        frame = av.VideoFrame(*self._size, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes([128]) * plane.buffer_size)
+        frame.pts = round(self._index * self._period * 90_000)
+        frame.time_base = fractions.Fraction(1, 90_000)
+        self._index += 1
+        return frame
+
+
+class LoopbackClient:
+    """A participant's browser, for tests: a loopback peer that offers and keeps what it gets.
+
+    Every frame it receives (decoded by aiortc, as a browser would) is kept with its
+    arrival time in `received[kind]`; its own signaling state changes are in `signaling`.
+    """
+
+    def __init__(
+        self, audio: MediaStreamTrack | None = None, video: MediaStreamTrack | None = None
+    ) -> None:
+        self.pc = loopback_peer()
+        self.received: dict[str, list[tuple[float, av.AudioFrame | av.VideoFrame]]] = {
+            "audio": [],
+            "video": [],
+        }
+        self.signaling: list[str] = []
+        self.offers = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        for track in (audio, video):
+            if track is not None:
+                self.pc.addTrack(track)
+        self.pc.on("track", self._on_track)
+        self.pc.on("signalingstatechange", self._on_signaling)
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.offers += 1
+        return str(self.pc.localDescription.sdp)
+
+    async def accept(self, answer_sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+
+    def add_video(self, track: MediaStreamTrack) -> None:
+        """Start sending video; the next `offer()` carries it (a renegotiation)."""
+        self.pc.addTrack(track)
+
+    def frames(self, kind: str, start: float = 0.0, end: float | None = None) -> list[Any]:
+        return [f for t, f in self.received[kind] if t >= start and (end is None or t < end)]
+
+    def arrivals(self, kind: str, start: float = 0.0) -> list[float]:
+        return [t for t, _ in self.received[kind] if t >= start]
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        task = asyncio.ensure_future(self._drain(track, self.received[track.kind]))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_signaling(self) -> None:
+        self.signaling.append(self.pc.signalingState)
+
+    @staticmethod
+    async def _drain(track: MediaStreamTrack, into: list[tuple[float, Any]]) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            into.append((time.monotonic(), frame))

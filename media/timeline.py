@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-__all__ = ["ContinuousTimeline"]
+__all__ = ["AnchoredTimeline", "ContinuousTimeline"]
 
 
 class ContinuousTimeline:
@@ -79,4 +79,55 @@ class ContinuousTimeline:
         self._last_source = None
         self._last_out = out
         self._last_wall = now
+        return out
+
+
+class AnchoredTimeline:
+    """Maps one source's timestamps onto a clock shared by several sources (a recording).
+
+    Output 0 is `origin` on the wall clock. A run of a source is placed where its first
+    frame arrived and then follows the source's own spacing (so network jitter does not
+    reach the output), until the source strays more than `tolerance_seconds` from the
+    wall clock (a new sender, a timestamp jump, slow drift) or `reanchor()` is called
+    (another source takes over). Outputs increase by at least `min_step`, so two runs never
+    overlap. Streams mapped against the same origin stay in sync with each other.
+    """
+
+    def __init__(
+        self,
+        clock_rate: int,
+        min_step: int,
+        *,
+        origin: float,
+        tolerance_seconds: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock_rate = clock_rate
+        self._min_step = min_step
+        self._origin = origin
+        self._tolerance = int(tolerance_seconds * clock_rate)
+        self._clock = clock
+        self._offset: int | None = None
+        self._last: int | None = None
+        self.anchors = 0
+
+    @property
+    def last(self) -> int | None:
+        return self._last
+
+    def reanchor(self) -> None:
+        self._offset = None
+
+    def map(self, source_timestamp: int) -> int:
+        wall = int((self._clock() - self._origin) * self._clock_rate)
+        offset = self._offset
+        if offset is None or abs(source_timestamp + offset - wall) > self._tolerance:
+            offset = wall - source_timestamp
+            self.anchors += 1
+        out = source_timestamp + offset
+        if self._last is not None and out < self._last + self._min_step:
+            out = self._last + self._min_step
+            offset = out - source_timestamp
+        self._offset = offset
+        self._last = out
         return out
