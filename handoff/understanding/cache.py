@@ -20,11 +20,11 @@ from handoff.understanding.model import IntentModel
 
 __all__ = ["ModelCache", "default_cache_dir"]
 
-_ENV_DIR = "TANDEM_UNDERSTANDING_CACHE"
+_ENV_DIR = "TANDEM_UNDERSTANDING_CACHE_DIR"
 
 
 def default_cache_dir() -> Path:
-    """`$TANDEM_UNDERSTANDING_CACHE`, else `$XDG_CACHE_HOME/tandem/understanding`."""
+    """`$TANDEM_UNDERSTANDING_CACHE_DIR`, else `$XDG_CACHE_HOME/tandem/understanding`."""
     explicit = os.environ.get(_ENV_DIR)
     if explicit:
         return Path(explicit)

@@ -28,7 +28,7 @@ __all__ = [
 
 # Below this calibrated confidence a caller should ask a clarifying question rather than
 # act. Measured on held-out BANKING77 folds (see the package README): about 95% of queries
-# clear it and 93% of those are right; the rest are right only about half the time.
+# clear it and 93-94% of those are right; the rest are right only about 40% of the time.
 CLARIFY_BELOW = 0.5
 
 

@@ -2,9 +2,9 @@
 
 Two sources: a small gazetteer of well-known brands (found anywhere), and the words
 after a payment cue ("spent ... at X", "direct debit to X", "rejected in X"). After a
-cue a capitalised run is taken as it is; a lower-case run only after the strongest cues,
-and never when it is a spending category ("on groceries") or a person-like target
-("to my sister").
+cue a capitalised run is taken as it is. A lower-case run is taken after "direct debit",
+and after weaker cues only when it starts with no everyday word ("in total"), is no
+spending category ("on groceries") and does not follow "to" (usually a person).
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ _WEAK_CUE = re.compile(
     _I,
 )
 _WORD = re.compile(r"[A-Za-z][\w&'.-]*|&")
+_NEXT_WORD = re.compile(r"\s+([A-Za-z][\w&'-]*)")
 _PERSONISH = frozenset(
     {"my", "his", "her", "their", "our", "mum", "mom", "dad", "sister", "brother", "friend"}
     | {"wife", "husband"}
@@ -111,7 +112,7 @@ def _run(text: str, start: int, capitalised: bool) -> tuple[int, int] | None:
 def _extend(text: str, end: int, *, capitalised: bool, context: Context) -> int:
     """A brand followed by its own words: "Amazon Shopping", "hyatt regency"."""
     for _ in range(2):
-        match = re.match(r"\s+([A-Za-z][\w&'-]*)", text[end:])
+        match = _NEXT_WORD.match(text, end)
         if match is None:
             break
         word = match.group(1)
@@ -120,7 +121,7 @@ def _extend(text: str, end: int, *, capitalised: bool, context: Context) -> int:
             break
         if word[0].isupper() != capitalised:
             break
-        end += match.end()
+        end = match.end()
     return end
 
 
