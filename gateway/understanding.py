@@ -20,6 +20,10 @@ __all__ = ["UnderstandingRuntime"]
 
 log = logging.getLogger("tandem.understanding")
 
+# Slot extraction grows with the text (about 7 ms for 400 characters, 90 ms for 4,000
+# full of numbers) and runs on the event loop: what a customer asks is in its beginning.
+_MAX_CHARS = 1000
+
 
 class UnderstandingRuntime:
     """An `Understander` whose model arrives later."""
@@ -61,7 +65,7 @@ class UnderstandingRuntime:
             if not self._enabled:
                 raise DomainError("not_found", "language understanding is off on this server")
             raise DomainError("warming_up", "the language model is still loading, try again")
-        return self._model.understand(text)
+        return self._model.understand(text[:_MAX_CHARS])
 
     async def close(self) -> None:
         if self._loading is not None and not self._loading.done():
