@@ -27,6 +27,7 @@ included), so any node can serve any conversation and a restart loses nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from handoff.bot.history import (
@@ -132,6 +133,12 @@ class BankingBot:
             return self._act_on(entry, history, text)
         if (offered := self._offered_intent(support, history, text)) is not None:
             return self._on_intent(support, offered, history, text, logged, 1.0)
+        confident = understood.confidence >= support.threshold
+        sure = support.answers.get(understood.intent) if confident else None
+        if sure is not None and sure.sensitive:
+            # Fraud and disputes go to a person with what was understood (which card,
+            # which amount), before any keyword match could send them without it.
+            return self._on_intent(support, sure, history, text, logged, understood.confidence)
         ranked = self._matcher.rank(text, k=_CLARIFY_OPTIONS)
         top = ranked[0] if ranked else None
         if (
@@ -140,13 +147,12 @@ class BankingBot:
             and top.score >= self._threshold
             and (top.entry.sensitive or self._is_clear(ranked))
         ):
-            return self._act_on(top.entry, history, text)
+            return _with_understanding(self._act_on(top.entry, history, text), logged)
         if selfservice is not None and (flow := selfservice.flow_for(utterance)) is not None:
             turn = await selfservice.start(flow, customer, utterance, request_id)
             return support.replies_for_turn(turn, understood=logged, transcript=lines)
-        if understood.confidence >= support.threshold and understood.intent in support.answers:
-            answer = support.answers[understood.intent]
-            return self._on_intent(support, answer, history, text, logged, understood.confidence)
+        if sure is not None:
+            return self._on_intent(support, sure, history, text, logged, understood.confidence)
         if top is not None and top.score >= self._threshold and self._is_clear(ranked):
             return self._act_on(top.entry, history, text)
         return self._intent_miss(support, understood, ranked, history, text, logged)
@@ -326,6 +332,20 @@ def _route(
         return None, _NOT_UNDERSTOOD_QUEUE, 0
     priority = max(topic.priority, entry.priority if entry is not None else 0)
     return topic.intent, topic.queue, priority
+
+
+def _with_understanding(replies: Sequence[Reply], logged: dict[str, Any]) -> list[Reply]:
+    """A keyword-matched handover still tells the agent what the classifier found: the
+    slots (card, amount) and how sure it was."""
+    slots = {slot["name"]: slot["value"] for slot in logged["slots"]}
+    enriched: list[Reply] = []
+    for reply in replies:
+        if isinstance(reply, Say):
+            reply = replace(reply, data={**reply.data, "understood": logged})
+        elif isinstance(reply, Escalate):
+            reply = replace(reply, slots=slots, confidence=float(logged["confidence"]))
+        enriched.append(reply)
+    return enriched
 
 
 def _customer_and_request(history: Sequence[Event]) -> tuple[str, str]:

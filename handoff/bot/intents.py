@@ -114,6 +114,13 @@ class IntentSupport:
                 )
             )
             return replies
+        # The flow, not the classifier's guess, says what the customer asked for ("freeze
+        # my card" has no BANKING77 intent of its own and reads as a lost card): tickets
+        # and reports take the intent from here.
+        flow_name = turn.state.flow if turn.state is not None else None
+        if flow_name is None and turn.done is not None:
+            flow_name = turn.done.flow
+        understood = {**understood, "flow": flow_name, "intent": _FLOW_INTENTS.get(flow_name)}
         data: dict[str, Any] = {"understood": understood}
         if turn.state is not None:
             data["flow"] = turn.state.to_json()
@@ -124,6 +131,12 @@ class IntentSupport:
             replies.append(Say(turn.say, "task_done", flow, turn.suggestions, data))
         return replies
 
+
+# The BANKING77 intent a self-service flow serves, where there is one.
+_FLOW_INTENTS: Mapping[str | None, str] = {
+    "report_lost_card": "lost_or_stolen_card",
+    "transfer_status": "pending_transfer",
+}
 
 _ESCALATION_REASONS: Mapping[str, EscalationReason] = {
     "compromised": "sensitive_intent",
