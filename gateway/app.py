@@ -163,7 +163,7 @@ def create_app(settings: Settings) -> web.Application:
         store=store,
         conversations=conversations,
         router=router,
-        conductor=Conductor(conversations, router, bot, leases),
+        conductor=Conductor(conversations, router, bot, leases, intents.routes),
         delivery=delivery,
         directory=directory,
         verifier=TokenVerifier(settings),

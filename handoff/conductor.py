@@ -16,6 +16,7 @@ from handoff.context import handoff_context
 from handoff.handlers import Handler, Reply, Say, Task
 from handoff.router import Router
 from handoff.serial import KeyedSerialRunner
+from handoff.understanding.routes import IntentRoutes
 from sessions import commands
 from sessions.errors import DomainError
 from sessions.events import Event
@@ -37,10 +38,13 @@ class Conductor:
         router: Router,
         bot: Handler,
         leases: Leases | None = None,
+        routes: IntentRoutes | None = None,
     ) -> None:
         self._service = service
         self._router = router
         self._bot = bot
+        # A customer's own "talk to a person" goes to the team of what they talked about.
+        self._routes = routes or IntentRoutes({})
         # Every node sees every event; the bot answers each one on one node only.
         self._leases: Leases = leases or LocalLeases()
         self._runner = KeyedSerialRunner("conductor")
@@ -78,9 +82,11 @@ class Conductor:
         """A customer's "talk to a person": queue with what the bot learnt so far."""
         history = await self._service.history(conversation_id)
         context = handoff_context(history, "customer_request", note)
+        route = self._routes.route(context.get("intent"))
+        context = {**context, "priority": max(int(context.get("priority") or 0), route.priority)}
         return await self._service.execute(
             conversation_id,
-            commands.Escalate(actor, "customer_request", context=context),
+            commands.Escalate(actor, "customer_request", route.queue, context=context),
             actor=actor,
             key=key,
         )

@@ -433,3 +433,19 @@ async def test_understand_api_answers_warming_up_until_the_model_is_loaded(
             await client.close()
         clients.clear()
         await server.runner.cleanup()
+
+
+async def test_asking_for_a_person_after_a_topic_goes_to_that_topics_queue(
+    server_factory: ServerFactory, clients: list[Client]
+) -> None:
+    server = await ready_server(server_factory)
+    alice, cid = await start_chat(server, clients, "alice")
+    turn = await say(alice, cid, "my card still hasn't arrived, when will it come?")
+    assert turn.kind == "answer"
+    await alice.command("agent.request", conversation_id=cid)
+    switched = await alice.wait_event(
+        cid, lambda e: e["type"] == "handler.changed" and e["data"]["to"] == "queue"
+    )
+    context = switched["data"]["context"]
+    assert context["intent"] == "card_arrival"
+    assert (context["queue"], context["priority"]) == ("cards", 3)
