@@ -1,5 +1,6 @@
 // The agent workspace: presence, timed offers, assigned conversations with their handoff
-// context, and the actions an agent takes (reply, hand back, transfer, close).
+// context, the actions an agent takes (reply, hand back, transfer, close), and the ticket
+// they file for each conversation, also in wrap-up after it closed.
 import {
   $,
   apiGet,
@@ -56,6 +57,10 @@ const ui = {
   transferTarget: $("#transfer-target"),
   transferNote: $("#transfer-note"),
   transferCancel: $("#transfer-cancel"),
+  ticket: $("#ticket"),
+  ticketBody: $("#ticket-body"),
+  ticketToggle: $("#ticket-toggle"),
+  ticketHide: $("#ticket-hide"),
 };
 
 const PRESENCE_LABELS = {
@@ -484,6 +489,9 @@ function select(id) {
   ui.transfer.setAttribute("aria-expanded", "false");
   typingIndicator.hide();
   renderHeader(conv);
+  renderTicketPanel();
+  const ticket = ticketOf(conv);
+  if (!ticket.draft && !ticket.filed && !ticket.loading) loadDraft(conv);
   conv.log.scrollToEnd();
   scheduleRead(conv);
   if (!conv.ended) ui.composer.focus();
@@ -562,6 +570,9 @@ function onAssigned(payload) {
   conv.ended = false;
   conv.endReason = null;
   renderConversationItem(conv);
+  // The ticket is drafted as soon as the conversation is ours: ready when the agent looks.
+  const ticket = ticketOf(conv);
+  if (!ticket.draft && !ticket.filed && !ticket.loading) loadDraft(conv);
   if (!state.selected || wasEnded) select(conv.id);
   else if (state.selected === conv.id) renderHeader(conv);
   if (state.accepted.delete(conv.id)) {
@@ -581,6 +592,7 @@ function onUnassigned(payload) {
 }
 
 function markEnded(conv, reason) {
+  const wasEnded = conv.ended;
   conv.ended = true;
   conv.endReason = reason || conv.endReason || "close";
   renderConversationItem(conv);
@@ -590,6 +602,9 @@ function markEnded(conv, reason) {
     ui.transferPanel.hidden = true;
     renderHeader(conv);
   }
+  // Wrap-up: the ticket stays, redrafted from the whole conversation (edits are kept).
+  const ticket = ticketOf(conv);
+  if (!wasEnded && ticket.draft && !ticket.filed && !ticket.loading) loadDraft(conv, { refresh: true });
 }
 
 function onEvent(event) {
@@ -610,6 +625,7 @@ function onEvent(event) {
     }
   }
   if (event.type === "conversation.closed") markEnded(conv, "close");
+  if (event.type === "ticket.filed") markTicketFiled(conv, event.data?.ticket, event);
   if (event.type === "handler.changed" && event.data?.from === state.self && event.data?.to !== state.self) {
     markEnded(conv, event.data.reason);
   }
@@ -622,6 +638,508 @@ function onEvent(event) {
   }
   renderConversationItem(conv);
   if (state.selected === conv.id) renderHeader(conv);
+}
+
+// --- ticket ---------------------------------------------------------------------------------
+//
+// Each conversation the agent serves gets a ticket: drafted by the server (`ticket.draft`)
+// from what the assistant understood, edited here, filed with `ticket.file`. The panel
+// shows the selected conversation's ticket and stays after the conversation closed, until
+// the agent files it (it then shows read-only) or dismisses it.
+
+/** Categories and their sub-categories, embedded in agent.html from categories.toml. */
+const TICKET_CATEGORIES = (() => {
+  try {
+    const parsed = JSON.parse($("#ticket-categories")?.textContent || "{}");
+    return parsed && typeof parsed === "object" ? parsed : {};
+  } catch {
+    return {};
+  }
+})();
+
+const FILLED_BY_LABELS = {
+  offline: "Pre-filled by the assistant",
+  llm: "Improved by the bank's language model",
+};
+
+// Where an automatically filled field came from (the draft's `sources`): what to check.
+const SOURCE_LABELS = {
+  intent: "from the understood intent",
+  slots: "from the customer's details",
+  message: "from the customer's message",
+  handoff: "from the handoff summary",
+  task: "from a self-service task",
+  llm: "by the language model",
+  agent: "edited by an agent",
+};
+
+const TICKET_FIELDS = [
+  { name: "category", label: "Category", control: "select" },
+  { name: "sub_category", label: "Sub-category", control: "select" },
+  { name: "summary", label: "Summary", control: "textarea", rows: 4, max: 600 },
+  { name: "customer_request", label: "Customer request", control: "textarea", rows: 2, max: 300 },
+  {
+    name: "resolution",
+    label: "Resolution",
+    control: "textarea",
+    rows: 2,
+    max: 600,
+    placeholder: "What was done or proposed",
+  },
+  {
+    name: "amounts",
+    label: "Amounts",
+    control: "input",
+    hint: "Amount and currency, several separated by “;”",
+    placeholder: "e.g. 45.20 EUR",
+  },
+  {
+    name: "dates",
+    label: "Dates",
+    control: "input",
+    hint: "YYYY-MM-DD or a period start/end, separated by “;”",
+    placeholder: "e.g. 2026-11-24",
+  },
+  {
+    name: "card_or_account",
+    label: "Card or account",
+    control: "input",
+    max: 40,
+    hint: "Last 4 digits only",
+    placeholder: "e.g. card ending 1234",
+  },
+];
+
+let ticketSerial = 0;
+
+function ticketOf(conv) {
+  if (!conv.ticket) {
+    ticketSerial += 1;
+    const ticket = {
+      prefix: `ticket-${ticketSerial}-`,
+      draft: null, // the server's latest draft
+      loading: false,
+      filed: null, // the ticket as filed, once it is
+      dismissed: false,
+      dirty: new Set(), // fields the agent edited: a refreshed draft leaves them alone
+      attempt: null, // {key, body} of the last submission that did not succeed
+      controls: {},
+      errors: {},
+      hints: {},
+    };
+    ticket.status = h("p", { class: "ticket-status muted small", role: "status", "aria-live": "polite" });
+    ticket.content = h("div", { class: "ticket-content" });
+    ticket.el = h(
+      "div",
+      { class: "ticket-inner", dataset: { conversationId: conv.id } },
+      ticket.status,
+      ticket.content,
+    );
+    conv.ticket = ticket;
+  }
+  return conv.ticket;
+}
+
+function setTicketStatus(ticket, text, kind = "") {
+  ticket.status.textContent = text || "";
+  ticket.status.dataset.kind = kind;
+}
+
+/** Show the selected conversation's ticket in the panel (or hide the panel). */
+function renderTicketPanel() {
+  const conv = selectedConversation();
+  if (!conv) {
+    ui.ticket.hidden = true;
+    ui.ticketToggle.hidden = true;
+    return;
+  }
+  const ticket = ticketOf(conv);
+  if (ui.ticketBody.firstChild !== ticket.el) ui.ticketBody.replaceChildren(ticket.el);
+  ui.ticket.hidden = ticket.dismissed;
+  ui.ticketToggle.hidden = false;
+  ui.ticketToggle.setAttribute("aria-expanded", String(!ticket.dismissed));
+  ui.ticketToggle.textContent = ticket.filed ? "Ticket (filed)" : "Ticket";
+  ui.ticketHide.textContent = ticket.filed ? "Hide" : "Dismiss";
+  ui.ticketHide.title = ticket.filed
+    ? "Hide the filed ticket; the Ticket button brings it back"
+    : "Close this ticket without filing it; the Ticket button brings it back";
+}
+
+function setTicketDismissed(conv, dismissed) {
+  ticketOf(conv).dismissed = dismissed;
+  if (state.selected === conv.id) renderTicketPanel();
+}
+
+/** Ask the server for the draft. `refresh`: keep what the agent edited. */
+async function loadDraft(conv, { refresh = false } = {}) {
+  const ticket = ticketOf(conv);
+  if (ticket.loading || ticket.filed || !state.socket) return;
+  ticket.loading = true;
+  if (ticket.refreshButton) ticket.refreshButton.disabled = true;
+  setTicketStatus(ticket, ticket.draft ? "Refreshing the draft…" : "Drafting the ticket…");
+  try {
+    // A bank's language model may take a few seconds (the server bounds it).
+    const ack = await command(
+      state.socket,
+      "ticket.draft",
+      { conversation_id: conv.id },
+      { timeoutMs: 30000, attempts: 2 },
+    );
+    if (ticket.filed) return;
+    const first = !ticket.draft;
+    ticket.draft = ack.ticket || {};
+    if (first || !ticket.form) buildTicketForm(conv);
+    fillTicketForm(ticket, ticket.draft, { keepEdits: refresh || !first });
+    setTicketStatus(
+      ticket,
+      first ? "" : ticket.dirty.size ? "Draft refreshed; your edits were kept." : "Draft refreshed.",
+    );
+  } catch (error) {
+    if (ticket.filed) return;
+    setTicketStatus(ticket, `Could not draft the ticket. ${describeError(error)}`, "error");
+    if (!ticket.form) {
+      fill(
+        ticket.content,
+        h("button", {
+          type: "button",
+          class: "button small",
+          text: "Try again",
+          onclick: () => loadDraft(conv),
+        }),
+      );
+    }
+  } finally {
+    ticket.loading = false;
+    if (ticket.refreshButton) ticket.refreshButton.disabled = false;
+  }
+}
+
+function optionsFor(select, values, selected) {
+  const list = [...values];
+  if (selected && !list.includes(selected)) list.push(selected); // not in our copy: keep it
+  select.replaceChildren(...list.map((value) => h("option", { value, text: value })));
+  if (selected) select.value = selected;
+}
+
+function buildTicketForm(conv) {
+  const ticket = ticketOf(conv);
+  const id = (name) => `${ticket.prefix}${name}`;
+  const fields = TICKET_FIELDS.map((spec) => {
+    const describedBy = [];
+    const hint = spec.hint
+      ? h("span", { id: id(`${spec.name}-hint`), class: "field-hint", text: spec.hint })
+      : null;
+    if (hint) describedBy.push(hint.id);
+    const source = h("span", { id: id(`${spec.name}-source`), class: "field-source" });
+    describedBy.push(source.id);
+    const error = h("p", { id: id(`${spec.name}-error`), class: "field-error", hidden: true });
+    describedBy.push(error.id);
+    const attrs = {
+      id: id(spec.name),
+      name: spec.name,
+      "aria-describedby": describedBy.join(" "),
+      maxlength: spec.max,
+      placeholder: spec.placeholder,
+      rows: spec.rows,
+      type: spec.control === "input" ? "text" : undefined,
+      autocomplete: spec.control === "select" ? undefined : "off",
+    };
+    const control = h(spec.control, attrs);
+    control.addEventListener(spec.control === "select" ? "change" : "input", () => {
+      ticket.dirty.add(spec.name);
+      source.textContent = "edited";
+      clearFieldError(ticket, spec.name);
+    });
+    ticket.controls[spec.name] = control;
+    ticket.errors[spec.name] = error;
+    ticket.hints[spec.name] = source;
+    return h(
+      "div",
+      { class: `field field-${spec.name}` },
+      h("div", { class: "field-label" }, h("label", { for: control.id, text: spec.label }), source),
+      control,
+      hint,
+      error,
+    );
+  });
+
+  const { category, sub_category: subCategory } = ticket.controls;
+  category.addEventListener("change", () => {
+    // The sub-categories follow the category; one of the same name stays chosen ("Fees").
+    const previous = subCategory.value;
+    const subs = TICKET_CATEGORIES[category.value] || [];
+    optionsFor(subCategory, subs, subs.includes(previous) ? previous : subs[0]);
+    ticket.dirty.add("sub_category");
+    ticket.hints.sub_category.textContent = "edited";
+    clearFieldError(ticket, "sub_category");
+  });
+
+  ticket.badge = h("span", { class: "ticket-badge" });
+  ticket.intent = h("span", { class: "muted small" });
+  ticket.formError = h("div", { class: "ticket-error", role: "alert", hidden: true });
+  ticket.fileButton = h("button", { type: "submit", class: "button primary", text: "File ticket" });
+  ticket.refreshButton = h("button", {
+    type: "button",
+    class: "button",
+    text: "Refresh draft",
+    title: "Draft again from the conversation so far; your edits are kept",
+    onclick: () => loadDraft(conv, { refresh: true }),
+  });
+  ticket.fieldset = h(
+    "fieldset",
+    { class: "ticket-fields" },
+    h("legend", { class: "visually-hidden", text: "Ticket fields" }),
+    fields,
+  );
+  ticket.form = h(
+    "form",
+    {
+      class: "ticket-form",
+      novalidate: true,
+      "aria-label": "Ticket",
+      onsubmit: (event) => {
+        event.preventDefault();
+        fileTicket(conv);
+      },
+    },
+    h("div", { class: "ticket-meta" }, ticket.badge, ticket.intent),
+    ticket.fieldset,
+    ticket.formError,
+    h("div", { class: "ticket-actions" }, ticket.fileButton, ticket.refreshButton),
+  );
+  fill(ticket.content, ticket.form);
+}
+
+function formatAmounts(amounts) {
+  return (Array.isArray(amounts) ? amounts : [])
+    .map((a) => [a?.value ?? "", a?.currency ?? ""].filter(Boolean).join(" "))
+    .join("; ");
+}
+
+/** "45.20 EUR; EUR 10; 3,50 €; 12" -> [{value, currency}]; what cannot be read is passed
+ * on as typed, for the server to name the field. */
+function parseAmounts(text) {
+  const symbols = { "€": "EUR", "£": "GBP" };
+  return splitList(text, /[;\n]+/).map((item) => {
+    let value = item;
+    let currency = null;
+    let match = item.match(/^(.*[^A-Za-z\s])\s*([A-Za-z]{3})$/);
+    if (match) [, value, currency] = match;
+    else if ((match = item.match(/^([A-Za-z]{3})\s*([^A-Za-z].*)$/))) [, currency, value] = match;
+    value = value.trim();
+    match = value.match(/^([€£])\s*(.*)$/) || value.match(/^(.*?)\s*([€£])$/);
+    if (match) {
+      const [symbol, rest] = symbols[match[1]] ? [match[1], match[2]] : [match[2], match[1]];
+      currency = currency || symbols[symbol];
+      value = rest.trim();
+    }
+    if (/^[0-9]+,[0-9]{1,4}$/.test(value)) value = value.replace(",", ".");
+    return { value, currency: currency ? currency.toUpperCase() : null };
+  });
+}
+
+function splitList(text, separator) {
+  return String(text || "")
+    .split(separator)
+    .map((part) => part.trim())
+    .filter(Boolean);
+}
+
+const TICKET_FORMAT = {
+  amounts: formatAmounts,
+  dates: (dates) => (Array.isArray(dates) ? dates.join("; ") : ""),
+  card_or_account: (value) => value ?? "",
+};
+
+function fillTicketForm(ticket, draft, { keepEdits }) {
+  const { category, sub_category: subCategory } = ticket.controls;
+  if (!keepEdits) ticket.dirty.clear();
+  const fresh = (name) => !keepEdits || !ticket.dirty.has(name);
+  // The category and its sub-category go together: an edit of either keeps both.
+  if (fresh("category") && fresh("sub_category")) {
+    const names = Object.keys(TICKET_CATEGORIES);
+    optionsFor(category, names.length ? names : [draft.category], draft.category);
+    optionsFor(subCategory, TICKET_CATEGORIES[category.value] || [], draft.sub_category);
+  }
+  for (const spec of TICKET_FIELDS) {
+    if (spec.control === "select" || !fresh(spec.name)) continue;
+    const format = TICKET_FORMAT[spec.name];
+    ticket.controls[spec.name].value = format ? format(draft[spec.name]) : String(draft[spec.name] ?? "");
+  }
+  const sources = draft.sources || {};
+  for (const spec of TICKET_FIELDS) {
+    const edited = keepEdits && ticket.dirty.has(spec.name);
+    const from = sources[spec.name];
+    ticket.hints[spec.name].textContent = edited ? "edited" : SOURCE_LABELS[from] || (from ? humanize(from) : "");
+  }
+  ticket.badge.textContent = FILLED_BY_LABELS[draft.filled_by] || FILLED_BY_LABELS.offline;
+  ticket.badge.dataset.filledBy = draft.filled_by || "offline";
+  ticket.intent.textContent = draft.intent ? `Intent: ${humanize(draft.intent)}` : "";
+}
+
+/** The ticket as the form says, with the draft's provenance; fields the agent changed are
+ * marked as theirs in `sources`. */
+function ticketFromForm(ticket) {
+  const c = ticket.controls;
+  const draft = ticket.draft || {};
+  const card = c.card_or_account.value.trim();
+  const edited = {
+    category: c.category.value,
+    sub_category: c.sub_category.value,
+    summary: c.summary.value.trim(),
+    customer_request: c.customer_request.value.trim(),
+    resolution: c.resolution.value.trim(),
+    amounts: parseAmounts(c.amounts.value),
+    dates: splitList(c.dates.value, /[;,\s]+/),
+    card_or_account: card || null,
+  };
+  const before = {
+    ...draft,
+    resolution: draft.resolution ?? "",
+    amounts: draft.amounts ?? [],
+    dates: draft.dates ?? [],
+    card_or_account: draft.card_or_account ?? null,
+  };
+  const sources = { ...(draft.sources || {}) };
+  for (const [name, value] of Object.entries(edited)) {
+    if (JSON.stringify(value) !== JSON.stringify(before[name])) sources[name] = "agent";
+  }
+  return {
+    ...edited,
+    intent: draft.intent ?? null,
+    filled_by: draft.filled_by === "llm" ? "llm" : "offline",
+    sources,
+  };
+}
+
+function clearFieldError(ticket, name) {
+  const error = ticket.errors[name];
+  if (!error || error.hidden) return;
+  error.hidden = true;
+  error.textContent = "";
+  ticket.controls[name].removeAttribute("aria-invalid");
+}
+
+function clearTicketErrors(ticket) {
+  for (const name of Object.keys(ticket.errors)) clearFieldError(ticket, name);
+  ticket.formError.hidden = true;
+  ticket.formError.replaceChildren();
+}
+
+/** Put each problem of a refused ticket next to the field it names
+ * ("ticket.amounts[0].value: … ; ticket.summary: must not be empty"). */
+function showTicketErrors(ticket, error) {
+  const unplaced = [];
+  let first = null;
+  const problems = error.code === "invalid_payload" ? String(error.message || "").split(/;\s+/) : [];
+  for (const problem of problems) {
+    const named = problem.match(/^ticket\.([a-z_]+)([^\s:]*):\s*(.*)$/);
+    const missing = problem.match(/^ticket: missing (.+)$/);
+    const fields = named ? [named[1]] : missing ? missing[1].split(/,\s*/) : [];
+    const placed = fields.filter((name) => ticket.errors[name]);
+    if (!placed.length) {
+      unplaced.push(problem);
+      continue;
+    }
+    for (const name of placed) {
+      const text = named
+        ? `${humanize(name)}${named[2]}: ${named[3]}`
+        : `${humanize(name)}: must not be missing`;
+      const box = ticket.errors[name];
+      box.textContent = box.hidden ? text : `${box.textContent} ${text}`;
+      box.hidden = false;
+      ticket.controls[name].setAttribute("aria-invalid", "true");
+      first = first || ticket.controls[name];
+    }
+  }
+  const which = problems.length === 1 ? "a field needs" : "some fields need";
+  const rest = unplaced.length ? ` ${unplaced.join("; ")}` : "";
+  const again = error.retryable ? " Press File ticket to try again." : "";
+  const summary = first ? `Not filed: ${which} fixing.${rest}` : `Not filed. ${describeError(error)}${again}`;
+  fill(ticket.formError, h("span", { text: summary }));
+  ticket.formError.hidden = false;
+  first?.focus();
+}
+
+async function fileTicket(conv) {
+  const ticket = ticketOf(conv);
+  if (!ticket.form || ticket.filed || ticket.filing) return;
+  const body = ticketFromForm(ticket);
+  const json = JSON.stringify(body);
+  // Pressing again after a failure sends the same submission with the same key: the
+  // server files it at most once. A changed ticket is a new submission, with a new key.
+  const key = ticket.attempt && ticket.attempt.body === json ? ticket.attempt.key : newKey();
+  ticket.attempt = { key, body: json };
+  ticket.filing = true;
+  clearTicketErrors(ticket);
+  ticket.fieldset.disabled = true;
+  ticket.fileButton.disabled = true;
+  ticket.refreshButton.disabled = true;
+  setTicketStatus(ticket, "Filing…");
+  try {
+    const ack = await command(
+      state.socket,
+      "ticket.file",
+      { key, conversation_id: conv.id, ticket: body },
+      {
+        onState: (step, info) => {
+          if (step === "waiting") setTicketStatus(ticket, "Waiting for the connection…");
+          else if (step === "retrying") setTicketStatus(ticket, `Retrying (${describeError(info.error)})…`);
+        },
+      },
+    );
+    markTicketFiled(conv, body, { seq: ack.seq, actor: state.self });
+  } catch (error) {
+    if (ticket.filed) return; // filed meanwhile (its event came first): nothing to show
+    // Enabled again first: the first field in error takes the focus.
+    ticket.fieldset.disabled = false;
+    ticket.fileButton.disabled = false;
+    ticket.refreshButton.disabled = ticket.loading;
+    setTicketStatus(ticket, "");
+    showTicketErrors(ticket, error);
+  } finally {
+    ticket.filing = false;
+  }
+}
+
+/** The conversation has its ticket (our ack, or `ticket.filed` in its log): read-only. */
+function markTicketFiled(conv, filed, { seq, actor } = {}) {
+  const ticket = ticketOf(conv);
+  const first = !ticket.filed;
+  ticket.filed = filed && typeof filed === "object" ? filed : ticket.filed || {};
+  ticket.filedSeq = seq ?? ticket.filedSeq;
+  ticket.attempt = null;
+  ticket.dismissed = false;
+  const hadFocus = ticket.el.contains(document.activeElement);
+  const by = actor && actor !== state.self ? ` by ${names.of(actor)}` : "";
+  setTicketStatus(ticket, `Ticket filed${by}`, "ok");
+  const t = ticket.filed;
+  const rows = [
+    ["Category", [t.category, t.sub_category].filter(Boolean).join(" · ")],
+    ["Summary", t.summary],
+    ["Customer request", t.customer_request],
+    ["Resolution", t.resolution],
+    ["Amounts", formatAmounts(t.amounts)],
+    ["Dates", Array.isArray(t.dates) ? t.dates.join("; ") : ""],
+    ["Card or account", t.card_or_account],
+  ].filter(([, value]) => value);
+  fill(
+    ticket.content,
+    h(
+      "dl",
+      { class: "ticket-filed", "aria-label": "Filed ticket" },
+      rows.flatMap(([label, value]) => [h("dt", { text: label }), h("dd", { text: value })]),
+    ),
+  );
+  ticket.form = null;
+  ticket.refreshButton = null;
+  if (first && actor === state.self && state.selected !== conv.id) {
+    toast(`Ticket filed for ${customerName(conv)}.`);
+  }
+  if (state.selected === conv.id) {
+    renderTicketPanel();
+    if (hadFocus) ui.ticketHide.focus();
+  }
 }
 
 // --- read receipts -----------------------------------------------------------------------------
@@ -753,6 +1271,20 @@ ui.transferPanel.addEventListener("submit", (event) => {
   ui.transfer.setAttribute("aria-expanded", "false");
   ui.transferNote.value = "";
   act(ui.transfer, "conversation.transfer", payload, { done: (conv) => markEnded(conv, "transfer") });
+});
+
+ui.ticketToggle.addEventListener("click", () => {
+  const conv = selectedConversation();
+  if (!conv) return;
+  const open = ticketOf(conv).dismissed;
+  setTicketDismissed(conv, !open);
+  if (open) ui.ticket.querySelector("select, textarea, input, button:not(#ticket-hide)")?.focus();
+});
+ui.ticketHide.addEventListener("click", () => {
+  const conv = selectedConversation();
+  if (!conv) return;
+  setTicketDismissed(conv, true);
+  ui.ticketToggle.focus();
 });
 
 document.addEventListener("visibilitychange", () => {

@@ -569,6 +569,9 @@ export class ConversationLog {
         this.handler = "none";
         this.renderNotice(event, this.closedNotice(event));
         break;
+      case "ticket.filed":
+        this.renderNotice(event, this.ticketNotice(event));
+        break;
       case "channel.opened":
         this.renderNotice(event, `${humanize(event.data?.channel || "channel")} started`);
         break;
@@ -628,6 +631,14 @@ export class ConversationLog {
     }
     if (to === "digital_human") return "Digital assistant joined";
     return null;
+  }
+
+  ticketNotice(event) {
+    if (this.perspective === "customer") return humanize(event.type);
+    const ticket = event.data?.ticket || {};
+    const who = event.actor === this.self ? "you" : this.names.of(event.actor);
+    const where = [ticket.category, ticket.sub_category].filter(Boolean).join(" · ");
+    return `Ticket filed${who ? ` by ${who}` : ""}${where ? ` (${where})` : ""}`;
   }
 
   closedNotice(event) {
