@@ -495,7 +495,7 @@ async def test_agents_list_uses_the_documented_fields(
     status, body = await get(server, "/api/v1/agents", token)
     assert status == 200
     assert set(body) == {"agents"}
-    fields = {"agent_id", "name", "status", "load", "capacity", "conversations"}
+    fields = {"agent_id", "name", "status", "load", "capacity", "conversations", "skills"}
     for agent in body["agents"]:
         assert set(agent) == fields, agent
     listed = [a["agent_id"] for a in body["agents"]]
