@@ -11,10 +11,12 @@ from typing import Any
 import asyncpg
 import socketio
 from aiohttp import web
+from aiortc import RTCIceServer
 from redis.exceptions import RedisError
 
 from gateway.api import SERVICES, errors_middleware, routes
 from gateway.auth import TokenIssuer, TokenVerifier
+from gateway.calls_api import call_routes
 from gateway.context import Services
 from gateway.delivery import Delivery
 from gateway.demo import seed_demo
@@ -22,6 +24,7 @@ from gateway.llm_openai import OpenAIChatLLM
 from gateway.namespaces import AgentNamespace, CustomerNamespace, SupervisorNamespace
 from gateway.notifier import SocketNotifier
 from gateway.settings import Settings
+from gateway.signaling import CallSettings, CallSignaling
 from gateway.understanding import UnderstandingRuntime
 from gateway.web_assets import default_web_root, web_routes
 from handoff.bot.banking_bot import BankingBot
@@ -36,6 +39,7 @@ from handoff.selfservice import DemoBank, SelfService
 from handoff.tickets.desk import TicketDesk
 from handoff.understanding.answers import load_answers
 from handoff.understanding.routes import load_routes
+from media.ice import IceSettings
 from sessions.leases import LocalLeases
 from sessions.locks import LocalLocks
 from sessions.memory_store import MemoryStore
@@ -132,6 +136,7 @@ def create_app(settings: Settings) -> web.Application:
             presence_heartbeat_seconds=settings.presence_heartbeat_seconds,
             dispatch_interval_seconds=settings.dispatch_interval_seconds,
             skill_overflow_seconds=settings.skill_overflow_seconds,
+            call_capacity_weight=settings.call_capacity_weight,
         ),
         clock=utc_now,
         leases=leases,
@@ -158,12 +163,26 @@ def create_app(settings: Settings) -> web.Application:
     def understand_for_tickets(text: str) -> dict[str, Any] | None:
         return understood_json(understanding.understand(text)) if understanding.ready else None
 
+    conductor = Conductor(conversations, router, bot, leases, intents.routes)
+
+    async def emit_to(event: str, data: dict[str, Any], to: str | list[str], ns: str) -> None:
+        await sio.emit(event, data, to=to, namespace=ns)
+
+    signaling = CallSignaling(
+        _call_settings(settings),
+        conversations=conversations,
+        router=router,
+        conductor=conductor,
+        directory=directory,
+        emit=emit_to,
+        clock=utc_now,
+    )
     services = Services(
         settings=settings,
         store=store,
         conversations=conversations,
         router=router,
-        conductor=Conductor(conversations, router, bot, leases, intents.routes),
+        conductor=conductor,
         delivery=delivery,
         directory=directory,
         verifier=TokenVerifier(settings),
@@ -174,6 +193,7 @@ def create_app(settings: Settings) -> web.Application:
         tickets=TicketDesk(
             understand_for_tickets, llm, llm_timeout_seconds=settings.llm_timeout_seconds
         ),
+        signaling=signaling,
     )
 
     app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
@@ -183,9 +203,13 @@ def create_app(settings: Settings) -> web.Application:
     for namespace in (CustomerNamespace, AgentNamespace, SupervisorNamespace):
         sio.register_namespace(namespace(services))
     app.add_routes(routes())
+    app.add_routes(call_routes())
     app.add_routes(web_routes(settings.web_root or default_web_root()))
     app.cleanup_ctx.append(_open_store)
     app.cleanup_ctx.append(_load_understanding)
+    # After the store (calls log their end as they close), before the feed (which is
+    # stopped first, and feeds the calls).
+    app.cleanup_ctx.append(_run_calls)
     if llm is not None:
 
         async def close_llm(_app: web.Application) -> None:
@@ -198,6 +222,23 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_run_feed)
     app.on_shutdown.append(_say_goodbye)
     return app
+
+
+def _call_settings(settings: Settings) -> CallSettings:
+    servers = [
+        RTCIceServer(urls=url, username=settings.ice_username, credential=settings.ice_credential)
+        for url in settings.ice_servers
+    ]
+    return CallSettings(
+        enabled=settings.calls_enabled,
+        ice=IceSettings.from_strings(
+            ice_servers=servers,
+            host_addresses=settings.ice_host_addresses,
+            allowed_networks=settings.ice_allowed_networks,
+        ),
+        recordings_dir=settings.recordings_dir,
+        node_id=settings.node_id,
+    )
 
 
 class StartupError(Exception):
@@ -227,6 +268,14 @@ async def _load_understanding(app: web.Application) -> AsyncIterator[None]:
     await understanding.close()
 
 
+async def _run_calls(app: web.Application) -> AsyncIterator[None]:
+    """The call assets are built on a thread from here on; calls end at shutdown."""
+    signaling = app[SERVICES].signaling
+    signaling.start()
+    yield
+    await signaling.close()
+
+
 async def _run_feed(app: web.Application) -> AsyncIterator[None]:
     """Follow the store's feed: the conductor notes each event (reactions run in their own
     tasks), then delivery sends it to local followers. One consumer, one wake-up per event."""
@@ -237,6 +286,7 @@ async def _run_feed(app: web.Application) -> AsyncIterator[None]:
         async for event in feed:
             try:
                 services.conductor.notice(event)
+                services.signaling.notice(event)
                 await services.delivery.publish(event)
             except Exception:
                 log.exception("feed: handling %s#%s failed", event.conversation_id, event.seq)

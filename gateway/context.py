@@ -9,11 +9,13 @@ from datetime import datetime
 from gateway.auth import TokenIssuer, TokenVerifier
 from gateway.delivery import Delivery
 from gateway.settings import Settings
+from gateway.signaling import CallSignaling
 from gateway.understanding import UnderstandingRuntime
 from handoff.conductor import Conductor
 from handoff.directory import MemoryDirectory
 from handoff.router import Router
 from handoff.tickets.desk import TicketDesk
+from media.calls import Calls
 from sessions.service import ConversationService
 from sessions.store import SessionStore
 
@@ -36,3 +38,9 @@ class Services:
     checks: dict[str, Callable[[], Awaitable[None]]]
     understanding: UnderstandingRuntime
     tickets: TicketDesk
+    signaling: CallSignaling
+
+    @property
+    def calls(self) -> Calls:
+        """This process's live calls (once the first call has been made)."""
+        return self.signaling.calls

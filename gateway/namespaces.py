@@ -17,6 +17,7 @@ import socketio
 from gateway import schemas
 from gateway.access import check_can_read
 from gateway.auth import AuthError, Principal
+from gateway.calls_handlers import agent_call_commands, customer_call_commands
 from gateway.context import Services
 from gateway.notifier import agent_room, conversation_room
 from handoff.ports import Role
@@ -215,6 +216,7 @@ class CustomerNamespace(_Namespace):
             {
                 "conversation.start": self._start,
                 "agent.request": self._agent_request,
+                **customer_call_commands(services.signaling),
             }
         )
 
@@ -250,6 +252,7 @@ class AgentNamespace(_Namespace):
                 "conversation.close": self._close,
                 "ticket.draft": self._ticket_draft,
                 "ticket.file": self._ticket_file,
+                **agent_call_commands(services.signaling),
             }
         )
 

@@ -10,6 +10,7 @@ import json
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,7 +20,15 @@ from pydantic import (
 )
 
 __all__ = [
+    "MAX_SDP_BYTES",
     "AgentRequest",
+    "CallAnswer",
+    "CallMute",
+    "CallRecord",
+    "CallRef",
+    "CallRenegotiate",
+    "CallStart",
+    "CallTransfer",
     "Close",
     "Empty",
     "Handback",
@@ -156,6 +165,83 @@ class TicketFile(_Command):
 
 class Understand(_Command):
     text: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+# ------------------------------------------------------------------------- calls
+
+# A browser's offer is a few kilobytes (about 10 kB with video and many candidates); a
+# bigger one is a mistake or an attack on aiortc's parser.
+MAX_SDP_BYTES = 100_000
+CallId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+AgentId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+def _check_sdp(sdp: str) -> str:
+    if len(sdp.encode()) > MAX_SDP_BYTES:
+        raise ValueError(f"at most {MAX_SDP_BYTES} bytes")
+    if not sdp.startswith("v=0"):
+        raise ValueError("must be an SDP offer (starting with v=0)")
+    return sdp
+
+
+Sdp = Annotated[str, StringConstraints(min_length=1), AfterValidator(_check_sdp)]
+
+
+class CallStart(_Command):
+    key: Key
+    conversation_id: ConversationId
+    media: Literal["audio", "video"] = "audio"
+    sdp: Sdp
+
+
+class CallAnswer(_Command):
+    key: Key
+    call_id: CallId
+    sdp: Sdp
+
+
+class CallRenegotiate(_Command):
+    call_id: CallId
+    sdp: Sdp
+    key: Key | None = None
+
+
+class CallRef(_Command):
+    """hold, unhold, hangup: the call, and optionally a key for the log."""
+
+    call_id: CallId
+    key: Key | None = None
+
+
+class CallMute(_Command):
+    call_id: CallId
+    muted: bool
+
+
+class CallTransfer(_Command):
+    key: Key
+    call_id: CallId
+    to_agent: AgentId | None = None
+    to_queue: AgentId | None = None
+    note: Note | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CallTransfer:
+        if (self.to_agent is None) == (self.to_queue is None):
+            raise ValueError("give exactly one of to_agent and to_queue")
+        return self
+
+
+class CallRecord(_Command):
+    key: Key
+    call_id: CallId
+    consent: bool
+
+    @model_validator(mode="after")
+    def _consented(self) -> CallRecord:
+        if not self.consent:
+            raise ValueError("consent: recording needs the customer's consent (true)")
+        return self
 
 
 M = TypeVar("M", bound=BaseModel)

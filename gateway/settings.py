@@ -6,16 +6,19 @@ names the setting and says what is wrong, before anything listens.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import re
 import secrets
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -130,6 +133,73 @@ class Settings(BaseSettings):
         8.0, gt=0, le=120, description="After this, the offline ticket draft is used."
     )
     web_root: Path | None = Field(None, description="Folder of the web pages (default: ./web).")
+
+    calls_enabled: bool = Field(True, description="Audio/video calls (WebRTC) in conversations.")
+    # Lists: a JSON array or comma-separated in the environment, an array in a file.
+    ice_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="STUN/TURN server URLs for the server's ICE agent (none: no public STUN).",
+    )
+    ice_username: str | None = Field(None, description="TURN username for `ice_servers`.")
+    ice_credential: str | None = Field(None, description="TURN credential for `ice_servers`.")
+    ice_host_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="Local IP addresses the media server offers (host candidates).",
+    )
+    ice_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.0/8"],
+        description="Networks a remote media address may be in; others are dropped.",
+    )
+    recordings_dir: Path = Field(
+        Path("recordings"), description="Where call recordings are written (./recordings)."
+    )
+    call_capacity_weight: int | None = Field(
+        None,
+        ge=1,
+        le=50,
+        description="Slots of agent_capacity a conversation with a call takes "
+        "(default: all of them).",
+    )
+
+    @field_validator("ice_servers", "ice_host_addresses", "ice_allowed_networks", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("ice_servers")
+    @classmethod
+    def _ice_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("stun:", "turn:", "turns:")):
+                raise ValueError(f"{url!r} is not a stun:, turn: or turns: URL")
+        return value
+
+    @field_validator("ice_host_addresses")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one address is needed to offer media on")
+        for address in value:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address") from None
+        return value
+
+    @field_validator("ice_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a network (e.g. 10.0.0.0/8)") from None
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -25,6 +25,10 @@ class AgentPresence:
     last_assigned_at: datetime | None = None
     # The queues this agent serves; empty means every queue.
     skills: frozenset[str] = frozenset()
+    # Conversations in which the agent is on a call, and how many slots of `capacity`
+    # such a conversation takes (a voice call usually takes the agent whole).
+    calls: frozenset[str] = frozenset()
+    call_weight: int = 1
 
     def status(self, now: datetime) -> EffectiveStatus:
         if self.connections == 0:
@@ -33,7 +37,7 @@ class AgentPresence:
             return "not_ready"
         if self.wrap_up_until is not None and now < self.wrap_up_until:
             return "wrap_up"
-        if len(self.conversations) >= self.capacity:
+        if self.load >= self.capacity:
             return "busy"
         return "ready"
 
@@ -45,7 +49,13 @@ class AgentPresence:
 
     @property
     def load(self) -> int:
-        return len(self.conversations)
+        """Slots taken: one per conversation, `call_weight` for one with a call on."""
+        on_call = len(self.calls & self.conversations)
+        return len(self.conversations) + (self.call_weight - 1) * on_call
+
+    def with_call(self, conversation_id: str, on_call: bool) -> AgentPresence:
+        calls = self.calls | {conversation_id} if on_call else self.calls - {conversation_id}
+        return replace(self, calls=calls)
 
     def with_conversation(self, conversation_id: str, now: datetime) -> AgentPresence:
         return replace(
@@ -60,6 +70,7 @@ class AgentPresence:
         return replace(
             self,
             conversations=self.conversations - {conversation_id},
+            calls=self.calls - {conversation_id},
             wrap_up_until=wrap_up_until,
         )
 

@@ -55,6 +55,9 @@ class RouterSettings:
     # A customer waiting this long for a skill no ready agent has goes to any agent:
     # better a generalist now than a specialist never.
     skill_overflow_seconds: float = 60.0
+    # Slots of `agent_capacity` a conversation with a call on takes (None: all of them,
+    # so an agent on a call is offered nothing else).
+    call_capacity_weight: int | None = None
 
 
 class Router:
@@ -96,7 +99,10 @@ class Router:
         self, agent_id: str, name: str, skills: frozenset[str] = frozenset()
     ) -> AgentPresence:
         presence = self._agents.get(agent_id) or AgentPresence(
-            agent_id, name, self._settings.agent_capacity
+            agent_id,
+            name,
+            self._settings.agent_capacity,
+            call_weight=self._settings.call_capacity_weight or self._settings.agent_capacity,
         )
         self._cancel_timer(f"lost:{agent_id}")
         presence = replace(presence, connections=presence.connections + 1, name=name, skills=skills)
@@ -133,6 +139,18 @@ class Router:
         self._agents[agent_id] = presence
         await self._changed()
         return self._agents[agent_id]
+
+    async def on_call(self, agent_id: str, conversation_id: str, on_call: bool) -> None:
+        """The agent's call leg in a conversation opened or closed: its weight changes.
+
+        Told by whoever holds the media; a conversation the agent no longer has counts
+        nothing, so a late "closed" is harmless.
+        """
+        presence = self._agents.get(agent_id)
+        if presence is None or (conversation_id in presence.calls) == on_call:
+            return
+        self._agents[agent_id] = presence.with_call(conversation_id, on_call)
+        await self._changed()
 
     def presence_of(self, agent_id: str) -> AgentPresence | None:
         return self._agents.get(agent_id)

@@ -8,19 +8,27 @@ from types import MappingProxyType
 from typing import Any, TypeAlias
 
 __all__ = [
+    "AnswerCall",
     "AssignAgent",
     "CloseChannel",
     "CloseConversation",
     "Command",
+    "EndCall",
     "Escalate",
     "FileTicket",
     "HandBack",
+    "HoldCall",
     "MarkRead",
     "OpenChannel",
     "RecordTask",
+    "ResumeCall",
+    "SaveRecording",
     "SendMessage",
+    "StartCall",
     "StartConversation",
+    "StartRecording",
     "Transfer",
+    "UpgradeCall",
 ]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -122,6 +130,80 @@ class FileTicket:
     ticket: Mapping[str, Any]
 
 
+# Calls. The media lives in the gateway (one process holds a call's peer connections);
+# these commands are what the log keeps of it, ruled on like any other.
+
+
+@dataclass(frozen=True, slots=True)
+class StartCall:
+    """The customer calls from their conversation (`call_id` is chosen by the gateway)."""
+
+    actor: str
+    call_id: str
+    media: str = "audio"
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerCall:
+    """The serving agent takes the call (first answer, after a transfer, or to rejoin)."""
+
+    actor: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HoldCall:
+    actor: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeCall:
+    actor: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeCall:
+    """A party's renegotiation added video to the call."""
+
+    actor: str
+    call_id: str
+    media: str = "video"
+
+
+@dataclass(frozen=True, slots=True)
+class EndCall:
+    """The call is over; the durations are the media's own account of it."""
+
+    actor: str
+    call_id: str
+    reason: str
+    duration_seconds: float = 0.0
+    talk_seconds: float = 0.0
+    held_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StartRecording:
+    actor: str
+    call_id: str
+    consent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SaveRecording:
+    """A finished recording file: where it is (relative to the recordings directory),
+    how long, how big, and its SHA-256 so a copy can be checked against the log."""
+
+    actor: str
+    call_id: str
+    path: str
+    duration_seconds: float
+    size_bytes: int
+    sha256: str
+
+
 Command: TypeAlias = (
     StartConversation
     | SendMessage
@@ -135,4 +217,12 @@ Command: TypeAlias = (
     | CloseChannel
     | RecordTask
     | FileTicket
+    | StartCall
+    | AnswerCall
+    | HoldCall
+    | ResumeCall
+    | UpgradeCall
+    | EndCall
+    | StartRecording
+    | SaveRecording
 )

@@ -11,28 +11,37 @@ from datetime import datetime
 from typing import Any
 
 from sessions.commands import (
+    AnswerCall,
     AssignAgent,
     CloseChannel,
     CloseConversation,
     Command,
+    EndCall,
     Escalate,
     FileTicket,
     HandBack,
+    HoldCall,
     MarkRead,
     OpenChannel,
     RecordTask,
+    ResumeCall,
+    SaveRecording,
     SendMessage,
+    StartCall,
     StartConversation,
+    StartRecording,
     Transfer,
+    UpgradeCall,
 )
 from sessions.errors import DomainError
 from sessions.events import NewEvent
 from sessions.handlers import BOT, DIGITAL_HUMAN, NONE, QUEUE, agent_handler, agent_of
-from sessions.state import ConversationState
+from sessions.state import ActiveCall, ConversationState
 
-__all__ = ["CHANNELS", "decide"]
+__all__ = ["CALL_MEDIA", "CHANNELS", "decide"]
 
 CHANNELS = frozenset({"chat", "call", "app"})
+CALL_MEDIA = frozenset({"audio", "video"})
 _AUTOMATIC_ACTORS = {"bot": BOT, "digital_human": DIGITAL_HUMAN}
 
 
@@ -41,8 +50,9 @@ def decide(state: ConversationState, command: Command, now: datetime) -> list[Ne
         return _start(state, command, now)
     if state.status == "new":
         raise DomainError("not_found", f"no conversation {state.id}")
-    if state.status == "closed" and not isinstance(command, FileTicket):
-        # Tickets are written in wrap-up, often after the customer has gone.
+    if state.status == "closed" and not isinstance(command, FileTicket | EndCall | SaveRecording):
+        # Tickets are written in wrap-up, often after the customer has gone; a call still
+        # up when the conversation closed is ended (and its recording saved) just after.
         raise DomainError("conversation_closed", f"conversation {state.id} is closed")
     match command:
         case SendMessage():
@@ -67,6 +77,22 @@ def decide(state: ConversationState, command: Command, now: datetime) -> list[Ne
             return _record_task(state, command, now)
         case FileTicket():
             return _file_ticket(state, command, now)
+        case StartCall():
+            return _start_call(state, command, now)
+        case AnswerCall():
+            return _answer_call(state, command, now)
+        case HoldCall():
+            return _hold_call(state, command, now)
+        case ResumeCall():
+            return _resume_call(state, command, now)
+        case UpgradeCall():
+            return _upgrade_call(state, command, now)
+        case EndCall():
+            return _end_call(state, command, now)
+        case StartRecording():
+            return _start_recording(state, command, now)
+        case SaveRecording():
+            return _save_recording(state, command, now)
 
 
 def _start(state: ConversationState, command: StartConversation, now: datetime) -> list[NewEvent]:
@@ -116,7 +142,7 @@ def _escalate(state: ConversationState, command: Escalate, now: datetime) -> lis
         raise DomainError("invalid_state", "already waiting for an agent")
     if agent_of(state.handler) is not None:
         raise DomainError("invalid_state", "an agent is already serving this conversation")
-    context = {**command.context, "queue": command.queue}
+    context = {**command.context, **_call_context(state), "queue": command.queue}
     return [_switch(state.handler, QUEUE, "escalation", actor, now, context)]
 
 
@@ -131,7 +157,10 @@ def _hand_back(state: ConversationState, command: HandBack, now: datetime) -> li
     if command.to not in (BOT, DIGITAL_HUMAN):
         raise DomainError("invalid_payload", f"to: cannot hand back to {command.to!r}")
     context = {"note": command.note} if command.note else None
-    return [_switch(state.handler, command.to, "handback", command.actor, now, context)]
+    return [
+        _switch(state.handler, command.to, "handback", command.actor, now, context),
+        *_call_follows(state, command.to, command.actor, now),
+    ]
 
 
 def _transfer(state: ConversationState, command: Transfer, now: datetime) -> list[NewEvent]:
@@ -154,7 +183,12 @@ def _transfer(state: ConversationState, command: Transfer, now: datetime) -> lis
     else:
         target = QUEUE
         context["queue"] = command.to_queue
-    return [_switch(state.handler, target, "transfer", command.actor, now, context)]
+    # Whoever is offered the conversation next sees that a call waits for them.
+    context.update(_call_context(state))
+    return [
+        _switch(state.handler, target, "transfer", command.actor, now, context),
+        *_call_follows(state, target, command.actor, now),
+    ]
 
 
 def _close(state: ConversationState, command: CloseConversation, now: datetime) -> list[NewEvent]:
@@ -223,6 +257,165 @@ def _file_ticket(state: ConversationState, command: FileTicket, now: datetime) -
     if not (actor.startswith("agent:") or _is_authority(actor)):
         raise DomainError("forbidden", f"{actor} may not file tickets")
     return [NewEvent("ticket.filed", actor, now, {"ticket": dict(command.ticket)})]
+
+
+# ---------------------------------------------------------------------------- calls
+
+
+def _start_call(state: ConversationState, command: StartCall, now: datetime) -> list[NewEvent]:
+    actor = command.actor
+    if not actor.startswith("customer:"):
+        raise DomainError("forbidden", "only the customer starts a call")
+    _require_customer(state, actor)
+    if command.media not in CALL_MEDIA:
+        raise DomainError("invalid_payload", f"media: must be one of {sorted(CALL_MEDIA)}")
+    if not command.call_id:
+        raise DomainError("invalid_payload", "call_id: must not be empty")
+    if state.call is not None:
+        raise DomainError("invalid_state", f"call {state.call.call_id} is already in progress")
+    events = []
+    if "call" not in state.channels:
+        events.append(NewEvent("channel.opened", actor, now, {"channel": "call"}))
+    data = {"call_id": command.call_id, "media": command.media, "by": actor}
+    events.append(NewEvent("call.started", actor, now, data))
+    return events
+
+
+def _answer_call(state: ConversationState, command: AnswerCall, now: datetime) -> list[NewEvent]:
+    # The conversation's agent answers: first time, after a transfer to them, or again
+    # after their connection dropped. Who is on the media right now is the gateway's.
+    _require_serving_agent(state, command.actor)
+    call = _require_call(state, command.call_id)
+    data = {"call_id": call.call_id, "agent": _agent_id(command.actor)}
+    return [NewEvent("call.answered", command.actor, now, data)]
+
+
+def _hold_call(state: ConversationState, command: HoldCall, now: datetime) -> list[NewEvent]:
+    call = _require_call_agent(state, command.actor, command.call_id)
+    if call.status == "held":
+        return []
+    return [NewEvent("call.held", command.actor, now, {"call_id": call.call_id})]
+
+
+def _resume_call(state: ConversationState, command: ResumeCall, now: datetime) -> list[NewEvent]:
+    call = _require_call_agent(state, command.actor, command.call_id)
+    if call.status == "talking":
+        return []
+    return [NewEvent("call.resumed", command.actor, now, {"call_id": call.call_id})]
+
+
+def _upgrade_call(state: ConversationState, command: UpgradeCall, now: datetime) -> list[NewEvent]:
+    _require_call_party(state, command.actor)
+    call = _require_call(state, command.call_id)
+    if command.media != "video":
+        raise DomainError("invalid_payload", "media: a call can only be upgraded to video")
+    if call.media == "video":
+        return []
+    data = {"call_id": call.call_id, "media": "video"}
+    return [NewEvent("call.upgraded", command.actor, now, data)]
+
+
+def _end_call(state: ConversationState, command: EndCall, now: datetime) -> list[NewEvent]:
+    actor = command.actor
+    call = state.call
+    if actor.startswith("agent:") and call is not None and call.agent == _agent_id(actor):
+        pass  # the agent on the call, even if the conversation has moved on to another
+    else:
+        _require_call_party(state, actor)
+    call = _require_call(state, command.call_id)
+    seconds = {
+        "duration_seconds": command.duration_seconds,
+        "talk_seconds": command.talk_seconds,
+        "held_seconds": command.held_seconds,
+    }
+    for name, value in seconds.items():
+        if not value >= 0:  # also refuses NaN
+            raise DomainError("invalid_payload", f"{name}: must not be negative")
+    if not command.reason:
+        raise DomainError("invalid_payload", "reason: must not be empty")
+    data = {"call_id": call.call_id, "reason": command.reason, **seconds}
+    events = [NewEvent("call.ended", actor, now, data)]
+    if "call" in state.channels:
+        events.append(NewEvent("channel.closed", actor, now, {"channel": "call"}))
+    return events
+
+
+def _start_recording(
+    state: ConversationState, command: StartRecording, now: datetime
+) -> list[NewEvent]:
+    call = _require_call_agent(state, command.actor, command.call_id)
+    if command.consent is not True:
+        raise DomainError("invalid_payload", "consent: recording needs the customer's consent")
+    if call.recording:
+        raise DomainError("invalid_state", f"call {call.call_id} is already being recorded")
+    data = {"call_id": call.call_id, "consent": True}
+    return [NewEvent("recording.started", command.actor, now, data)]
+
+
+def _save_recording(
+    state: ConversationState, command: SaveRecording, now: datetime
+) -> list[NewEvent]:
+    if command.actor != "system":
+        raise DomainError("forbidden", "recordings are saved by the system")
+    call = _require_call(state, command.call_id)
+    if not call.recording:
+        raise DomainError("invalid_state", f"call {call.call_id} is not being recorded")
+    if not command.path or command.size_bytes < 0 or not command.duration_seconds >= 0:
+        raise DomainError("invalid_payload", "a recording needs a path, a size and a duration")
+    if len(command.sha256) != 64 or any(c not in "0123456789abcdef" for c in command.sha256):
+        raise DomainError("invalid_payload", "sha256: must be 64 lower-case hex digits")
+    data = {
+        "call_id": call.call_id,
+        "path": command.path,
+        "duration_seconds": command.duration_seconds,
+        "size_bytes": command.size_bytes,
+        "sha256": command.sha256,
+    }
+    return [NewEvent("recording.saved", command.actor, now, data)]
+
+
+def _call_context(state: ConversationState) -> dict[str, Any]:
+    call = state.call
+    return {"call": {"call_id": call.call_id, "media": call.media}} if call is not None else {}
+
+
+def _call_follows(
+    state: ConversationState, target: str, actor: str, now: datetime
+) -> list[NewEvent]:
+    """A call goes where its conversation goes: an agent's switch away is logged for it."""
+    call = state.call
+    if call is None or agent_of(state.handler) is None:
+        return []
+    data = {"call_id": call.call_id, "from": state.handler, "to": target}
+    return [NewEvent("call.transferred", actor, now, data)]
+
+
+def _require_call(state: ConversationState, call_id: str) -> ActiveCall:
+    if state.call is None or state.call.call_id != call_id:
+        raise DomainError("not_found", f"no call {call_id} in conversation {state.id}")
+    return state.call
+
+
+def _require_call_agent(state: ConversationState, actor: str, call_id: str) -> ActiveCall:
+    """The call, if `actor` serves the conversation and is the agent who answered it."""
+    _require_serving_agent(state, actor)
+    call = _require_call(state, call_id)
+    if call.agent != _agent_id(actor) or call.status == "waiting":
+        raise DomainError("invalid_state", f"answer call {call_id} first")
+    return call
+
+
+def _require_call_party(state: ConversationState, actor: str) -> None:
+    if actor.startswith("customer:"):
+        _require_customer(state, actor)
+    elif actor.startswith("agent:"):
+        _require_serving_agent(state, actor)
+    elif not _is_authority(actor):
+        raise DomainError("forbidden", f"{actor} is not on this call")
+
+
+def _agent_id(actor: str) -> str:
+    return actor.removeprefix("agent:")
 
 
 def _switch(

@@ -28,6 +28,16 @@ EventType: TypeAlias = Literal[
     "conversation.closed",
     "task.completed",
     "ticket.filed",
+    # A call in the conversation (the "call" channel): see docs/protocol.md, "Calls".
+    "call.started",
+    "call.answered",
+    "call.held",
+    "call.resumed",
+    "call.upgraded",
+    "call.transferred",
+    "call.ended",
+    "recording.started",
+    "recording.saved",
 ]
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 

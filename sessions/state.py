@@ -9,17 +9,33 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
 from sessions.events import Event
-from sessions.handlers import NONE
+from sessions.handlers import NONE, agent_of
 
-__all__ = ["ConversationState", "Status", "apply", "fold"]
+__all__ = ["ActiveCall", "CallStatus", "ConversationState", "Status", "apply", "fold"]
 
 Status: TypeAlias = Literal["new", "open", "closed"]
+# waiting: nobody has answered (or the agent left: transfer to a queue, hand-back);
+# talking: an agent answered; held: that agent put the customer on hold.
+CallStatus: TypeAlias = Literal["waiting", "talking", "held"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 def _empty() -> Mapping[str, Any]:
     return _EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveCall:
+    """The conversation's call while it lasts, as its log tells it."""
+
+    call_id: str
+    media: str
+    status: CallStatus = "waiting"
+    # The agent (id) who answered last; after a transfer to another agent, the previous
+    # one until the next answers (the customer hears them until then).
+    agent: str | None = None
+    recording: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +52,12 @@ class ConversationState:
     handoff_context: Mapping[str, Any] = field(default_factory=_empty)
     # Highest seq each participant has confirmed reading.
     read_marks: Mapping[str, int] = field(default_factory=_empty)
+    # The call in progress, if any (one at a time).
+    call: ActiveCall | None = None
+
+    @property
+    def call_id(self) -> str | None:
+        return self.call.call_id if self.call is not None else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,9 +103,54 @@ def apply(state: ConversationState, event: Event) -> ConversationState:
             marks[event.actor] = int(data["up_to_seq"])
             return replace(s, read_marks=MappingProxyType(marks))
         case "conversation.closed":
+            # The call, if any, stays until its `call.ended` (which may follow the close).
             return replace(s, status="closed", channels=frozenset())
         case "message.sent" | "task.completed" | "ticket.filed":
             return s
+        case "call.started":
+            return replace(
+                s, call=ActiveCall(call_id=str(data["call_id"]), media=str(data["media"]))
+            )
+        case (
+            "call.answered"
+            | "call.held"
+            | "call.resumed"
+            | "call.upgraded"
+            | "call.transferred"
+            | "call.ended"
+            | "recording.started"
+            | "recording.saved"
+        ):
+            return replace(s, call=_apply_call(s.call, event))
+
+
+def _apply_call(call: ActiveCall | None, event: Event) -> ActiveCall | None:
+    """The call after one of its events; an event about another call changes nothing."""
+    data = event.data
+    if call is None or data.get("call_id") != call.call_id:
+        return call
+    match event.type:
+        case "call.answered":
+            return replace(call, status="talking", agent=str(data["agent"]))
+        case "call.held":
+            return replace(call, status="held")
+        case "call.resumed":
+            return replace(call, status="talking")
+        case "call.upgraded":
+            return replace(call, media=str(data["media"]))
+        case "call.transferred":
+            if agent_of(str(data["to"])) is not None:
+                # Make before break: the previous agent talks on until the next answers.
+                return call
+            return replace(call, status="waiting", agent=None)
+        case "call.ended":
+            return None
+        case "recording.started":
+            return replace(call, recording=True)
+        case "recording.saved":
+            return replace(call, recording=False)
+        case _:
+            return call
 
 
 def fold(conversation_id: str, events: Iterable[Event]) -> ConversationState:
