@@ -37,6 +37,29 @@ class ActiveCall:
     agent: str | None = None
     recording: bool = False
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "media": self.media,
+            "status": self.status,
+            "agent": self.agent,
+            "recording": self.recording,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any] | None) -> ActiveCall | None:
+        """A call as `to_json` wrote it (in a store's snapshot), or None for none."""
+        if not raw:
+            return None
+        agent = raw.get("agent")
+        return cls(
+            call_id=str(raw["call_id"]),
+            media=str(raw["media"]),
+            status=raw.get("status", "waiting"),
+            agent=str(agent) if agent is not None else None,
+            recording=bool(raw.get("recording", False)),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ConversationState:

@@ -30,7 +30,7 @@ from sessions.events import Event, NewEvent
 from sessions.feed import FeedBus, LocalFeeds
 from sessions.postgres.migrations_runner import check_schema, migrate
 from sessions.postgres.state_cache import SharedStates, StateCache
-from sessions.state import ConversationState, apply
+from sessions.state import ActiveCall, ConversationState, apply
 from sessions.store import AppendResult, ConversationQuery, EventFeed
 
 __all__ = ["PostgresStore"]
@@ -50,7 +50,7 @@ _UNAVAILABLE = (
 
 _STATE_COLUMNS = (
     "id, customer_id, status, handler, channels, last_seq, started_at, updated_at, "
-    "handoff_context, read_marks"
+    "handoff_context, read_marks, call"
 )
 
 
@@ -186,23 +186,25 @@ class PostgresStore:
             event = Event.stored(conversation_id, state.last_seq + 1, new)
             state = apply(state, event)
             stored.append(event)
-        row = await self._batched(
-            {
-                "id": conversation_id,
-                "expected": expected_seq,
-                "events": [e.to_json() for e in stored],
-                "key": key,
-                "customer_id": state.customer_id,
-                "status": state.status,
-                "handler": state.handler,
-                "channels": sorted(state.channels),
-                "last_seq": state.last_seq,
-                "started_at": _iso(state.started_at),
-                "updated_at": _iso(state.updated_at),
-                "handoff_context": _changed(state.handoff_context, before.handoff_context),
-                "read_marks": _changed(state.read_marks, before.read_marks),
-            }
-        )
+        item: dict[str, Any] = {
+            "id": conversation_id,
+            "expected": expected_seq,
+            "events": [e.to_json() for e in stored],
+            "key": key,
+            "customer_id": state.customer_id,
+            "status": state.status,
+            "handler": state.handler,
+            "channels": sorted(state.channels),
+            "last_seq": state.last_seq,
+            "started_at": _iso(state.started_at),
+            "updated_at": _iso(state.updated_at),
+            "handoff_context": _changed(state.handoff_context, before.handoff_context),
+            "read_marks": _changed(state.read_marks, before.read_marks),
+        }
+        if state.call != before.call:
+            # Only when it changed: most appends are chat, with no call to rewrite.
+            item["call"] = state.call.to_json() if state.call is not None else None
+        row = await self._batched(item)
         if row["replayed"]:
             async with self._pool.acquire() as conn:
                 recorded = await self._events(conn, conversation_id, row["seqs"])
@@ -424,4 +426,5 @@ def _state(row: asyncpg.Record) -> ConversationState:
         updated_at=row["updated_at"],
         handoff_context=MappingProxyType(dict(row["handoff_context"])),
         read_marks=MappingProxyType(dict(row["read_marks"])),
+        call=ActiveCall.from_json(row["call"]),
     )

@@ -24,7 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from sessions.state import ConversationState
+from sessions.state import ActiveCall, ConversationState
 
 __all__ = ["RedisStateCache", "decode_state", "encode_state"]
 
@@ -48,6 +48,7 @@ def encode_state(state: ConversationState) -> str:
             **state.to_json(),
             "handoff_context": dict(state.handoff_context),
             "read_marks": dict(state.read_marks),
+            "call": state.call.to_json() if state.call is not None else None,
         },
         separators=(",", ":"),
     )
@@ -71,6 +72,7 @@ def decode_state(raw: str | bytes) -> ConversationState:
         updated_at=when("updated_at"),
         handoff_context=MappingProxyType(dict(data["handoff_context"])),
         read_marks=MappingProxyType({k: int(v) for k, v in data["read_marks"].items()}),
+        call=ActiveCall.from_json(data.get("call")),
     )
 
 

@@ -168,7 +168,8 @@ async def test_encoded_audio_reaches_the_agent_and_nothing_decodes_on_the_server
         # that never received a frame.
         assert decoders == ["audio/opus"]
 
-    assert 45 <= len(window) <= 55, f"{len(window)} frames/s at the agent"
+    # 50 a second; a loaded 2-core box may shift a frame or few across the window edges.
+    assert 40 <= len(window) <= 60, f"{len(window)} frames/s at the agent"
     samples = mono_samples(window)
     assert tone_level(samples, 440.0) > 0.8
     assert tone_level(samples, 1000.0) < 0.01

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from sessions.errors import ConcurrencyError
 from sessions.redis import RedisStateCache
 from sessions.redis.state_cache import decode_state, encode_state
-from sessions.state import ConversationState
+from sessions.state import ActiveCall, ConversationState
 from tests.conftest import DATABASE_URL, REDIS_URL
 from tests.integration.store_contract import message, started
 from tests.integration.test_redis_feed import node
@@ -51,6 +51,7 @@ def test_the_encoding_keeps_every_field() -> None:
         updated_at=datetime(2026, 11, 25, 9, 5, tzinfo=UTC),
         handoff_context=MappingProxyType({"summary": "card blocked", "transcript": ["a"]}),
         read_marks=MappingProxyType({"customer:alice": 5}),
+        call=ActiveCall("k-1", "video", "held", "anna", True),
     )
     assert decode_state(encode_state(state)) == state
 
