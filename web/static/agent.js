@@ -1,11 +1,13 @@
 // The agent workspace: presence, timed offers, assigned conversations with their handoff
 // context, the actions an agent takes (reply, hand back, transfer, close), and the ticket
 // they file for each conversation, also in wrap-up after it closed.
+import { attach, CallPeer, detach, formatClock } from "./call.js";
 import {
   $,
   apiGet,
   command,
   ConversationLog,
+  describeCallEnd,
   describeError,
   fill,
   formatTime,
@@ -61,6 +63,38 @@ const ui = {
   ticketBody: $("#ticket-body"),
   ticketToggle: $("#ticket-toggle"),
   ticketHide: $("#ticket-hide"),
+  callJoin: $("#call-join"),
+  softphone: $("#softphone"),
+  softphoneRecording: $("#softphone-recording"),
+  softphoneAvatar: $("#softphone-avatar"),
+  softphoneCustomer: $("#softphone-customer"),
+  softphoneState: $("#softphone-state"),
+  softphoneTimer: $("#softphone-timer"),
+  softphoneMedia: $("#softphone-media"),
+  softphoneNote: $("#softphone-note"),
+  softphoneConsent: $("#softphone-consent"),
+  softphoneControls: $("#softphone-controls"),
+  softphoneAfter: $("#softphone-after"),
+  softphoneDismiss: $("#softphone-dismiss"),
+  remoteVideo: $("#agent-remote-video"),
+  localVideo: $("#agent-local-video"),
+  remoteAudio: $("#agent-remote-audio"),
+  callMute: $("#call-mute"),
+  callHold: $("#call-hold"),
+  callTransfer: $("#call-transfer"),
+  callRecord: $("#call-record"),
+  callVideoOn: $("#call-video-on"),
+  callHangup: $("#call-hangup"),
+  callRejoin: $("#call-rejoin"),
+  recordConfirm: $("#record-confirm"),
+  recordCancel: $("#record-cancel"),
+  incoming: $("#incoming-call"),
+  incomingTitle: $("#incoming-title"),
+  incomingCustomer: $("#incoming-customer"),
+  incomingContext: $("#incoming-context"),
+  incomingBusy: $("#incoming-busy"),
+  incomingAccept: $("#incoming-accept"),
+  incomingDecline: $("#incoming-decline"),
 };
 
 const PRESENCE_LABELS = {
@@ -91,6 +125,13 @@ const state = {
   connectedBefore: false,
   agents: [],
   accepted: new Set(), // conversations we accepted: their `assigned` is no surprise
+  // The softphone's call: {id, conversationId, media, phase, peer, ...}; phase is
+  // connecting | talking | held | transferring | left | ended.
+  call: null,
+  // Calls ringing for us: call_id (from call.incoming) or "offer:<id>" (an offer whose
+  // context has `call`) -> {key, callId, offerId, conversationId, customer, media, context, dismissed}
+  ringing: new Map(),
+  autoAnswer: new Set(), // conversations whose call is answered as soon as it rings
 };
 
 let typingSignal = null;
@@ -149,6 +190,10 @@ function openSocket(username) {
   socket.on("assigned", onAssigned);
   socket.on("unassigned", onUnassigned);
   socket.on("event", onEvent);
+  socket.on("call.incoming", onCallIncoming);
+  socket.on("call.left", onCallLeft);
+  socket.on("call.ended", onCallEnded);
+  socket.on("call.video_available", onVideoAvailable);
   socket.on("typing", (payload) => {
     if (!payload || payload.actor === state.self) return;
     if (payload.conversation_id !== state.selected) return;
@@ -234,6 +279,7 @@ function onOffer(offer) {
   const customerName = offer.customer?.name || names.of(`customer:${offer.customer?.id}`);
   if (offer.customer?.id) names.set(`customer:${offer.customer.id}`, customerName);
   const context = offer.context || {};
+  const call = context.call && context.call.call_id ? context.call : null;
   const seconds = Number(offer.timeout_seconds) || 20;
   // Count down from what the server gave us, not from its clock: clocks disagree.
   const deadline = Date.now() + seconds * 1000;
@@ -258,7 +304,7 @@ function onOffer(offer) {
     {
       class: "offer",
       dataset: { offerId: offer.offer_id, conversationId: offer.conversation_id },
-      "aria-label": `Chat offer from ${customerName}`,
+      "aria-label": `${call ? (call.media === "video" ? "Video call" : "Call") : "Chat"} offer from ${customerName}`,
     },
     h(
       "div",
@@ -267,6 +313,7 @@ function onOffer(offer) {
       h("strong", { class: "offer-customer", text: customerName }),
       countdown,
     ),
+    call ? h("span", { class: "tag tag-call", text: call.media === "video" ? "Video call" : "Call" }) : null,
     context.intent ? h("span", { class: "tag", text: humanize(context.intent) }) : null,
     context.summary ? h("p", { class: "offer-summary", text: context.summary }) : null,
     h("span", { class: "bar", "aria-hidden": "true" }, bar),
@@ -277,6 +324,19 @@ function onOffer(offer) {
   state.offers.set(offer.offer_id, entry);
   ui.offers.prepend(entry.el);
   renderOfferCount();
+  if (call) {
+    state.ringing.set(`offer:${offer.offer_id}`, {
+      key: `offer:${offer.offer_id}`,
+      callId: call.call_id,
+      offerId: offer.offer_id,
+      conversationId: offer.conversation_id,
+      customer: offer.customer,
+      media: call.media,
+      context,
+      dismissed: false,
+    });
+    renderIncoming();
+  }
 }
 
 function tickOffer(entry, countdown, bar) {
@@ -301,6 +361,7 @@ function removeOffer(offerId) {
   entry.el.remove();
   state.offers.delete(offerId);
   renderOfferCount();
+  if (state.ringing.delete(`offer:${offerId}`)) renderIncoming();
 }
 
 function renderOfferCount() {
@@ -332,6 +393,9 @@ async function acceptOffer(entry) {
   });
   entry.el.classList.add("busy");
   state.accepted.add(entry.offer.conversation_id);
+  // Accepting an offer that is a call answers the call too, once it rings (call.incoming).
+  const isCall = Boolean(entry.offer.context?.call);
+  if (isCall) state.autoAnswer.add(entry.offer.conversation_id);
   try {
     const ack = await command(state.socket, "offer.accept", { key: entry.key, offer_id: entry.offer.offer_id });
     removeOffer(entry.offer.offer_id);
@@ -344,6 +408,7 @@ async function acceptOffer(entry) {
     scheduleFollowCheck(conv);
   } catch (error) {
     state.accepted.delete(entry.offer.conversation_id);
+    if (isCall) state.autoAnswer.delete(entry.offer.conversation_id);
     if (error.code === "not_found" || error.code === "conversation_closed" || error.code === "invalid_state") {
       removeOffer(entry.offer.offer_id);
       toast(`Could not accept: ${describeError(error)}`, "warning");
@@ -388,6 +453,7 @@ function ensureConversation(id, { customer, context } = {}) {
       logEl,
       item: null,
       resuming: false,
+      logCall: null, // the call the log says is open: {call_id, media}
     };
     conv.log = new ConversationLog({
       conversationId: id,
@@ -446,7 +512,9 @@ function renderConversationItem(conv) {
   else conv.item.removeAttribute("aria-current");
   const status = conv.ended
     ? ENDED_LABELS[conv.endReason] || "Ended"
-    : conv.context?.intent
+    : conv.logCall
+      ? "Call in progress"
+      : conv.context?.intent
       ? humanize(conv.context.intent)
       : "Active";
   fill(
@@ -510,6 +578,7 @@ function renderHeader(conv) {
         : "Loading…";
   const disabled = conv.ended;
   for (const button of [ui.handback, ui.transfer, ui.close, ui.send]) button.disabled = disabled;
+  renderCallJoin(conv);
   ui.composer.disabled = disabled;
   ui.composer.placeholder = disabled ? "This conversation is no longer yours" : "Write a reply…";
   renderContext(conv);
@@ -589,6 +658,8 @@ function onUnassigned(payload) {
   if (!payload || !payload.conversation_id) return;
   const conv = state.conversations.get(payload.conversation_id);
   if (conv) markEnded(conv, payload.reason);
+  dropRings((ring) => ring.conversationId === payload.conversation_id);
+  state.autoAnswer.delete(payload.conversation_id);
 }
 
 function markEnded(conv, reason) {
@@ -633,6 +704,7 @@ function onEvent(event) {
     conv.ended = false;
     conv.endReason = null;
   }
+  onCallLogEvent(conv, event);
   if (!conv.customer && conv.log.customerId) {
     conv.customer = { id: conv.log.customerId, name: names.of(`customer:${conv.log.customerId}`) };
   }
@@ -1232,6 +1304,588 @@ async function openTransfer() {
   ui.transferTarget.focus();
 }
 
+// --- calls: incoming-call panel and softphone ---------------------------------------------------
+//
+// A customer's call rings the agent serving their conversation (`call.incoming`), or comes
+// with an offer whose context has `call`. Accept opens the microphone (and the camera for a
+// video call) and answers with this page's offer (`call.answer`): the server is the other
+// end of the media, and the customer is switched to us once our audio reaches it.
+
+const CALL_LIVE = new Set(["connecting", "talking", "held", "transferring"]);
+
+const LEFT_TEXTS = {
+  transferred: "The next agent took over the call.",
+  transfer: "The conversation was transferred: you left the call.",
+  handback: "Handed back to the assistant: you left the call.",
+  agent_lost: "Your connection to the call was lost. The customer hears the queue audio meanwhile.",
+  agent_failed: "Your audio never reached the server, so the customer could not hear you.",
+  hangup: "You left the call.",
+};
+
+function callLive(call = state.call) {
+  return Boolean(call && CALL_LIVE.has(call.phase));
+}
+
+function exposeCall(call) {
+  // For tests and support: the softphone's peer connection and where the call stands.
+  window.tandemCall = call
+    ? {
+        get pc() {
+          return call.peer?.pc || null;
+        },
+        get callId() {
+          return call.id;
+        },
+        get phase() {
+          return call.phase;
+        },
+        get media() {
+          return call.media;
+        },
+        counts: () => (call.peer ? call.peer.counts() : null),
+      }
+    : null;
+}
+
+function dropRings(predicate) {
+  let changed = false;
+  for (const [key, ring] of state.ringing) {
+    if (predicate(ring)) {
+      state.ringing.delete(key);
+      changed = true;
+    }
+  }
+  if (changed) renderIncoming();
+  return changed;
+}
+
+function onCallIncoming(payload) {
+  if (!payload || !payload.call_id || !payload.conversation_id) return;
+  const conv = ensureConversation(payload.conversation_id, {
+    customer: payload.customer,
+    context: payload.context,
+  });
+  if (!conv.logCall) conv.logCall = { call_id: payload.call_id, media: payload.media };
+  if (state.call && state.call.id === payload.call_id && callLive()) return; // on it already
+  // The offer that announced this call (if any) is superseded by the ring itself.
+  dropRings((ring) => ring.conversationId === payload.conversation_id);
+  const ring = {
+    key: payload.call_id,
+    callId: payload.call_id,
+    offerId: null,
+    conversationId: payload.conversation_id,
+    customer: payload.customer,
+    media: payload.media,
+    context: payload.context || {},
+    dismissed: false,
+  };
+  if (state.autoAnswer.delete(payload.conversation_id) && !callLive()) {
+    answerCall(ring);
+    return;
+  }
+  state.ringing.set(ring.key, ring);
+  renderIncoming();
+  if (state.selected === conv.id) renderHeader(conv);
+  if (document.visibilityState !== "visible") toast(`${customerName(conv)} is calling.`);
+}
+
+/** The newest ring the agent has not dismissed. */
+function currentRing() {
+  const rings = [...state.ringing.values()].filter((r) => !r.dismissed);
+  return rings.length ? rings[rings.length - 1] : null;
+}
+
+function renderIncoming() {
+  const ring = currentRing();
+  ui.incoming.hidden = !ring;
+  document.body.classList.toggle("ringing", Boolean(ring));
+  if (!ring) return;
+  const name = ring.customer?.name || names.of(`customer:${ring.customer?.id}`) || "A customer";
+  const context = ring.context || {};
+  ui.incoming.dataset.callId = ring.callId || "";
+  ui.incoming.dataset.conversationId = ring.conversationId;
+  ui.incoming.dataset.media = ring.media || "audio";
+  ui.incomingTitle.textContent = ring.media === "video" ? "Incoming video call" : "Incoming call";
+  ui.incomingCustomer.textContent = name;
+  const transcript = Array.isArray(context.transcript) ? context.transcript : [];
+  const lastWords = [...transcript].reverse().find((line) => line.actor?.startsWith("customer:"));
+  fill(
+    ui.incomingContext,
+    h(
+      "div",
+      { class: "incoming-tags" },
+      context.intent ? h("span", { class: "tag", text: humanize(context.intent) }) : null,
+      context.queue ? h("span", { class: "tag tag-muted", text: `Queue: ${humanize(context.queue)}` }) : null,
+      context.reason === "transfer" ? h("span", { class: "tag tag-muted", text: "Transferred" }) : null,
+    ),
+    context.summary ? h("p", { class: "incoming-summary", text: context.summary }) : null,
+    !context.summary && lastWords ? h("p", { class: "incoming-summary", text: `“${lastWords.text}”` }) : null,
+    context.note ? h("p", { class: "incoming-note" }, h("strong", { text: "Note: " }), context.note) : null,
+    !context.intent && !context.summary && !context.note && !lastWords
+      ? h("p", { class: "incoming-summary muted", text: "No handoff context yet." })
+      : null,
+  );
+  const busy = callLive() && state.call.id !== ring.callId;
+  ui.incomingBusy.hidden = !busy;
+  ui.incomingAccept.disabled = busy;
+  ui.incomingAccept.textContent = ring.offerId ? "Accept call" : "Accept";
+}
+
+function acceptRing() {
+  const ring = currentRing();
+  if (!ring) return;
+  if (ring.offerId) {
+    const entry = state.offers.get(ring.offerId);
+    state.ringing.delete(ring.key);
+    renderIncoming();
+    if (entry) acceptOffer(entry);
+    return;
+  }
+  answerCall(ring);
+}
+
+function declineRing() {
+  // Declining only puts the ring away: the routing timeout handles the rest, and the
+  // conversation header keeps an "Answer call" button while the call is up.
+  const ring = currentRing();
+  if (!ring) return;
+  ring.dismissed = true;
+  renderIncoming();
+  const conv = state.conversations.get(ring.conversationId);
+  if (conv && state.selected === conv.id) renderHeader(conv);
+}
+
+function renderCallJoin(conv) {
+  const open = conv.logCall;
+  const ring = [...state.ringing.values()].find((r) => r.conversationId === conv.id && !r.offerId);
+  const mine = conv.log.handler === state.self;
+  const onIt = state.call && open && state.call.id === open.call_id && callLive();
+  const show = !conv.ended && !onIt && (Boolean(ring) || (mine && Boolean(open)));
+  ui.callJoin.hidden = !show;
+  if (show) {
+    ui.callJoin.textContent = ring ? "Answer call" : "Join call";
+    ui.callJoin.disabled = callLive();
+    ui.callJoin.title = callLive() ? "Finish your current call first" : "";
+  }
+}
+
+async function answerCall(ring) {
+  if (callLive()) {
+    if (state.call.id !== ring.callId) toast("Finish your current call first.", "warning");
+    return;
+  }
+  dropRings((r) => r.callId === ring.callId || r.conversationId === ring.conversationId);
+  const conv = ensureConversation(ring.conversationId, { customer: ring.customer, context: ring.context });
+  const call = {
+    id: ring.callId,
+    conversationId: ring.conversationId,
+    media: ring.media || "audio",
+    customer: conv.customer || ring.customer || null,
+    phase: "connecting",
+    answeredAt: null,
+    muted: false,
+    held: false,
+    recording: false,
+    consent: false,
+    busy: false,
+    note: "",
+    peer: null,
+  };
+  call.peer = new CallPeer({
+    onTrack: () => renderSoftphone(),
+    onConnection: (connection) => {
+      call.connection = connection;
+      renderSoftphone();
+    },
+  });
+  state.call = call;
+  exposeCall(call);
+  startSoftphoneTimer();
+  select(conv.id);
+  renderSoftphone();
+  try {
+    await call.peer.open({ video: call.media === "video" });
+    if (call.peer.cameraError) call.note = `${call.peer.cameraError} You answer with audio only.`;
+    renderSoftphone();
+    const sdp = await call.peer.offer();
+    if (call.phase !== "connecting") return;
+    const ack = await command(
+      state.socket,
+      "call.answer",
+      { key: newKey(), call_id: call.id, sdp },
+      { timeoutMs: 10000 },
+    );
+    if (call.phase !== "connecting") return;
+    await call.peer.accept(ack.sdp);
+    call.media = ack.media || call.media;
+    call.phase = "talking";
+    call.held = false;
+    call.answeredAt = Date.now();
+  } catch (error) {
+    if (call.phase !== "connecting") return;
+    const why = error.code ? describeError(error) : error.message;
+    endSoftphone(call, "ended", { note: `The call could not be answered. ${why}` });
+    return;
+  } finally {
+    renderSoftphone();
+    if (state.selected === conv.id) renderHeader(conv);
+  }
+}
+
+/** Stop our media; the softphone stays to say what happened until dismissed. */
+function endSoftphone(call, phase, { reason, note, duration } = {}) {
+  if (!call || !callLive(call)) return;
+  call.phase = phase;
+  call.endReason = reason || call.endReason;
+  if (note) call.note = note;
+  if (duration !== undefined) call.duration = duration;
+  call.endedAt = Date.now();
+  call.consent = false;
+  call.peer?.close();
+  detach(ui.remoteAudio);
+  detach(ui.remoteVideo);
+  detach(ui.localVideo);
+  renderSoftphone();
+  const conv = state.conversations.get(call.conversationId);
+  if (conv && state.selected === conv.id) renderHeader(conv);
+}
+
+function onCallLeft(payload) {
+  const call = state.call;
+  if (!payload || !call || payload.call_id !== call.id || !callLive()) return;
+  call.leftReason = payload.reason;
+  endSoftphone(call, "left", { note: LEFT_TEXTS[payload.reason] || `You left the call (${humanize(payload.reason)}).` });
+}
+
+function onCallEnded(payload) {
+  if (!payload || !payload.call_id) return;
+  dropRings((ring) => ring.callId === payload.call_id);
+  const conv = state.conversations.get(payload.conversation_id);
+  if (conv && conv.logCall?.call_id === payload.call_id) {
+    conv.logCall = null;
+    syncDetachedCall(conv);
+    renderConversationItem(conv);
+    if (state.selected === conv.id) renderHeader(conv);
+  }
+  const call = state.call;
+  if (!call || call.id !== payload.call_id) return;
+  if (callLive()) {
+    endSoftphone(call, "ended", { reason: payload.reason, duration: payload.duration_seconds });
+  } else if (call.phase === "left") {
+    // We had left already; the rest of the call has now ended too.
+    call.endReason = payload.reason;
+    renderSoftphone();
+  }
+}
+
+async function onVideoAvailable(payload) {
+  const call = state.call;
+  if (!payload || !call || payload.call_id !== call.id || !callLive() || !call.peer) return;
+  if (!call.peer.receiveVideo()) return;
+  try {
+    await renegotiateCall(call);
+  } catch (error) {
+    call.note = `The customer's video could not be shown. ${describeError(error)}`;
+    renderSoftphone();
+  }
+}
+
+function onCallLogEvent(conv, event) {
+  const data = event.data || {};
+  const open = conv.logCall;
+  if (event.type === "call.started") conv.logCall = { call_id: data.call_id, media: data.media, agent: null };
+  else if (event.type === "call.ended" && open?.call_id === data.call_id) conv.logCall = null;
+  else if (event.type === "call.upgraded" && open?.call_id === data.call_id) open.media = "video";
+  else if (event.type === "call.answered" && open?.call_id === data.call_id) open.agent = data.agent;
+  if (event.type.startsWith("call.") || event.type === "handler.changed") syncDetachedCall(conv);
+  const call = state.call;
+  if (!call || data.call_id !== call.id || !callLive()) return;
+  if (event.type === "call.held" && call.phase === "talking") {
+    call.held = true;
+    call.phase = "held";
+  } else if (event.type === "call.resumed" && call.phase === "held") {
+    call.held = false;
+    call.phase = "talking";
+  } else if (event.type === "recording.started") {
+    call.recording = true;
+  } else if (event.type === "call.upgraded") {
+    call.media = "video";
+  } else if (event.type === "call.ended") {
+    endSoftphone(call, "ended", { reason: data.reason, duration: data.duration_seconds });
+    return;
+  } else {
+    return;
+  }
+  renderSoftphone();
+}
+
+/** A call we answered is still going on, but this page has no leg on it (it was reloaded,
+ * or another tab answered): the softphone says so and offers to join. */
+function syncDetachedCall(conv) {
+  const open = conv.logCall;
+  const call = state.call;
+  if (call?.detached && call.conversationId === conv.id && (!open || open.call_id !== call.id || conv.ended)) {
+    state.call = null;
+    renderSoftphone();
+    return;
+  }
+  const mine = open && open.agent === state.session?.id && conv.log.handler === state.self && !conv.ended;
+  if (!mine || callLive() || (call && call.id === open.call_id) || conv.detachDismissed === open.call_id) return;
+  state.call = {
+    id: open.call_id,
+    conversationId: conv.id,
+    media: open.media || "audio",
+    customer: conv.customer,
+    phase: "left",
+    leftReason: "agent_lost",
+    detached: true,
+    note: "This call is still going on, but this page is not connected to it (it was reloaded, lost its connection, or the call is on another tab).",
+    peer: null,
+  };
+  exposeCall(null);
+  renderSoftphone();
+}
+
+/** Run a call command from a softphone button; the error shows in the softphone. */
+async function callCommand(call, event, payload, label) {
+  call.busy = true;
+  call.note = "";
+  renderSoftphone();
+  try {
+    return await command(state.socket, event, { call_id: call.id, ...payload });
+  } catch (error) {
+    if (state.call === call) call.note = `${label} failed. ${describeError(error)}`;
+    throw error;
+  } finally {
+    call.busy = false;
+    renderSoftphone();
+  }
+}
+
+async function toggleMute() {
+  const call = state.call;
+  if (!callLive() || call.phase === "connecting" || call.busy) return;
+  const muted = !call.muted;
+  call.peer.setMuted(muted);
+  try {
+    await callCommand(call, "call.mute", { muted }, muted ? "Mute" : "Unmute");
+    call.muted = muted;
+  } catch {
+    call.peer.setMuted(call.muted);
+  }
+  renderSoftphone();
+}
+
+async function toggleHold() {
+  const call = state.call;
+  if (!callLive() || call.phase === "connecting" || call.busy) return;
+  const hold = !call.held;
+  try {
+    const ack = await callCommand(call, hold ? "call.hold" : "call.unhold", { key: newKey() }, hold ? "Hold" : "Resume");
+    if (!callLive(call)) return;
+    call.held = Boolean(ack.held);
+    if (call.phase === "talking" || call.phase === "held") call.phase = call.held ? "held" : "talking";
+  } catch {
+    // shown in the softphone
+  }
+  renderSoftphone();
+}
+
+async function confirmRecording() {
+  const call = state.call;
+  if (!callLive() || call.recording || call.busy) return;
+  call.consent = false;
+  try {
+    await callCommand(call, "call.record", { key: newKey(), consent: true }, "Recording");
+    call.recording = true;
+  } catch {
+    // shown in the softphone
+  }
+  renderSoftphone();
+  ui.callRecord.focus();
+}
+
+async function hangUpCall() {
+  const call = state.call;
+  if (!callLive()) return;
+  if (call.phase === "connecting") {
+    // Not answered yet: stop here; the call goes on ringing for the customer's side.
+    endSoftphone(call, "left", { note: "You stopped answering the call." });
+    return;
+  }
+  try {
+    const ack = await callCommand(call, "call.hangup", { key: newKey() }, "Hang up");
+    if (ack.left) endSoftphone(call, "left", { note: LEFT_TEXTS.hangup });
+    else endSoftphone(call, "ended", { reason: ack.reason, duration: ack.duration_seconds });
+  } catch (error) {
+    if (error.code === "not_found") endSoftphone(call, "ended", { note: "The call had already ended." });
+  }
+}
+
+async function transferCall(call, target) {
+  const conv = state.conversations.get(call.conversationId);
+  ui.transfer.disabled = true;
+  try {
+    await callCommand(call, "call.transfer", { key: newKey(), ...target }, "Transfer");
+    if (conv) markEnded(conv, "transfer");
+    if (target.to_agent && callLive(call)) {
+      call.phase = "transferring";
+      call.transferTo = `agent:${target.to_agent}`;
+    }
+  } catch (error) {
+    if (conv && state.selected === conv.id) showError(ui.error, `Transfer failed. ${describeError(error)}`);
+  } finally {
+    if (conv && state.selected === conv.id) renderHeader(conv);
+    renderSoftphone();
+  }
+}
+
+async function renegotiateCall(call) {
+  const sdp = await call.peer.offer();
+  try {
+    const ack = await command(state.socket, "call.renegotiate", { call_id: call.id, sdp, key: newKey() });
+    await call.peer.accept(ack.sdp);
+  } catch (error) {
+    await call.peer.rollback().catch(() => {});
+    throw error;
+  }
+}
+
+async function videoButton() {
+  const call = state.call;
+  if (!callLive() || call.phase === "connecting" || call.busy) return;
+  if (call.peer.sendsVideo) {
+    call.peer.setCameraOn(!call.peer.cameraOn);
+    renderSoftphone();
+    return;
+  }
+  call.busy = true;
+  call.note = "";
+  renderSoftphone();
+  try {
+    if (await call.peer.addCamera()) await renegotiateCall(call);
+    call.media = "video";
+  } catch (error) {
+    call.note = `Video could not be turned on. ${error.code ? describeError(error) : error.message}`;
+  } finally {
+    call.busy = false;
+    renderSoftphone();
+  }
+}
+
+function rejoinCall() {
+  const call = state.call;
+  if (!call || callLive()) return;
+  answerCall({
+    callId: call.id,
+    conversationId: call.conversationId,
+    customer: call.customer,
+    media: call.media,
+    context: null,
+  });
+}
+
+let softphoneTimer = null;
+
+function startSoftphoneTimer() {
+  clearInterval(softphoneTimer);
+  softphoneTimer = setInterval(renderSoftphoneTimer, 1000);
+}
+
+function renderSoftphoneTimer() {
+  const call = state.call;
+  if (!call) return;
+  const until = callLive(call) ? Date.now() : call.endedAt || Date.now();
+  const seconds = call.answeredAt ? (until - call.answeredAt) / 1000 : 0;
+  ui.softphoneTimer.textContent = formatClock(seconds);
+  if (!callLive(call)) clearInterval(softphoneTimer);
+}
+
+function softphoneStateText(call) {
+  switch (call.phase) {
+    case "connecting":
+      return "Connecting…";
+    case "talking":
+      return call.muted ? "Talking · you are muted" : "Talking";
+    case "held":
+      return "On hold · the customer hears hold music";
+    case "transferring":
+      return `Transferring to ${names.of(call.transferTo)}… stay on until they answer`;
+    case "left":
+      return call.detached ? "Call in progress · not connected" : "You left the call";
+    default: {
+      const why = describeCallEnd(call.endReason, "agent");
+      return `Call ended${why ? ` · ${why}` : ""}`;
+    }
+  }
+}
+
+function renderSoftphone() {
+  const call = state.call;
+  ui.softphone.hidden = !call;
+  renderIncoming();
+  if (!call) return;
+  const live = callLive(call);
+  const conv = state.conversations.get(call.conversationId);
+  const name = (conv && customerName(conv)) || call.customer?.name || "Customer";
+  ui.softphone.dataset.phase = call.phase;
+  ui.softphone.dataset.media = call.media;
+  ui.softphone.dataset.callId = call.id || "";
+  ui.softphoneAvatar.textContent = name.charAt(0);
+  ui.softphoneCustomer.textContent = name;
+  const text = softphoneStateText(call);
+  if (ui.softphoneState.textContent !== text) ui.softphoneState.textContent = text;
+  let note = call.note || "";
+  if (live && call.connection === "failed") note = "The call's connection failed.";
+  else if (live && call.connection === "disconnected") note = "Connection problem: trying to recover…";
+  ui.softphoneNote.textContent = note;
+  ui.softphoneNote.hidden = !note;
+  ui.softphoneNote.dataset.kind = /failed|could not|refused|never/i.test(note) ? "error" : "info";
+  ui.softphoneTimer.hidden = !live && !call.answeredAt;
+  ui.softphoneRecording.hidden = !(live && call.recording);
+
+  const talking = live && call.phase !== "connecting";
+  ui.softphoneControls.hidden = !live;
+  for (const button of [ui.callMute, ui.callHold, ui.callTransfer, ui.callRecord, ui.callVideoOn]) {
+    button.disabled = !talking || call.busy;
+  }
+  ui.callHangup.disabled = call.busy;
+  ui.callMute.textContent = call.muted ? "Unmute" : "Mute";
+  ui.callMute.dataset.active = String(call.muted);
+  ui.callHold.textContent = call.held ? "Resume" : "Hold";
+  ui.callHold.dataset.active = String(call.held);
+  ui.callHold.disabled = ui.callHold.disabled || call.phase === "transferring";
+  ui.callTransfer.disabled = ui.callTransfer.disabled || call.phase === "transferring";
+  ui.callRecord.textContent = call.recording ? "Recording" : "Record";
+  ui.callRecord.disabled = ui.callRecord.disabled || call.recording || call.phase === "transferring";
+  ui.callRecord.setAttribute("aria-expanded", String(Boolean(call.consent)));
+  const peer = call.peer;
+  const sending = Boolean(peer && peer.sendsVideo);
+  ui.callVideoOn.textContent = !sending ? "Video on" : peer.cameraOn ? "Camera off" : "Camera on";
+  ui.softphoneConsent.hidden = !(live && call.consent && !call.recording);
+
+  const canRejoin =
+    !live &&
+    call.phase === "left" &&
+    ["agent_lost", "agent_failed"].includes(call.leftReason) &&
+    conv &&
+    !conv.ended &&
+    conv.logCall?.call_id === call.id;
+  ui.softphoneAfter.hidden = live;
+  ui.callRejoin.hidden = !canRejoin;
+  ui.callRejoin.textContent = call.detached ? "Join call" : "Rejoin";
+
+  const showVideo = live && peer && (peer.receivesVideo || sending);
+  ui.softphoneMedia.hidden = !showVideo;
+  if (live && peer) {
+    attach(ui.remoteAudio, peer.remote);
+    if (peer.receivesVideo) attach(ui.remoteVideo, peer.remote);
+    ui.localVideo.hidden = !sending;
+    if (sending) attach(ui.localVideo, peer.local);
+  }
+  renderSoftphoneTimer();
+}
+
 // --- wiring ---------------------------------------------------------------------------------
 
 ui.loginForm.addEventListener("submit", (event) => {
@@ -1270,6 +1924,13 @@ ui.transferPanel.addEventListener("submit", (event) => {
   ui.transferPanel.hidden = true;
   ui.transfer.setAttribute("aria-expanded", "false");
   ui.transferNote.value = "";
+  // A conversation with our call on it moves with the call (call.transfer): the next
+  // agent is rung, and we talk on until they answer.
+  const call = state.call;
+  if (call && call.conversationId === state.selected && ["talking", "held"].includes(call.phase)) {
+    transferCall(call, payload);
+    return;
+  }
   act(ui.transfer, "conversation.transfer", payload, { done: (conv) => markEnded(conv, "transfer") });
 });
 
@@ -1285,6 +1946,63 @@ ui.ticketHide.addEventListener("click", () => {
   if (!conv) return;
   setTicketDismissed(conv, true);
   ui.ticketToggle.focus();
+});
+
+ui.incomingAccept.addEventListener("click", acceptRing);
+ui.incomingDecline.addEventListener("click", declineRing);
+ui.callJoin.addEventListener("click", () => {
+  const conv = selectedConversation();
+  if (!conv) return;
+  const ring = [...state.ringing.values()].find((r) => r.conversationId === conv.id && !r.offerId);
+  const open = conv.logCall;
+  if (ring) answerCall(ring);
+  else if (open) {
+    answerCall({ callId: open.call_id, conversationId: conv.id, customer: conv.customer, media: open.media, context: null });
+  }
+});
+ui.callMute.addEventListener("click", toggleMute);
+ui.callHold.addEventListener("click", toggleHold);
+ui.callTransfer.addEventListener("click", () => {
+  const call = state.call;
+  if (!call) return;
+  if (state.selected !== call.conversationId) select(call.conversationId);
+  if (ui.transferPanel.hidden) openTransfer();
+});
+ui.callRecord.addEventListener("click", () => {
+  const call = state.call;
+  if (!callLive() || call.recording) return;
+  call.consent = true;
+  renderSoftphone();
+  ui.recordConfirm.focus();
+});
+ui.recordConfirm.addEventListener("click", confirmRecording);
+ui.recordCancel.addEventListener("click", () => {
+  if (!state.call) return;
+  state.call.consent = false;
+  renderSoftphone();
+  ui.callRecord.focus();
+});
+ui.callVideoOn.addEventListener("click", videoButton);
+ui.callHangup.addEventListener("click", hangUpCall);
+ui.callRejoin.addEventListener("click", rejoinCall);
+ui.softphoneCustomer.addEventListener("click", () => {
+  if (state.call) select(state.call.conversationId);
+});
+ui.softphoneDismiss.addEventListener("click", () => {
+  if (callLive()) return;
+  const dismissed = state.conversations.get(state.call?.conversationId);
+  if (dismissed && state.call.detached) dismissed.detachDismissed = state.call.id;
+  state.call = null;
+  renderSoftphone();
+  const conv = selectedConversation();
+  if (conv) renderHeader(conv);
+});
+// The remote stream carries audio too: the <audio> element plays it, the video stays mute.
+ui.remoteVideo.muted = true;
+// Leaving the page drops our leg at once (the customer hears the queue audio; after a
+// reload, "Join call" in the conversation header answers again).
+window.addEventListener("pagehide", () => {
+  if (callLive()) state.call.peer?.close();
 });
 
 document.addEventListener("visibilitychange", () => {

@@ -418,6 +418,22 @@ export function toast(text, kind = "info") {
   setTimeout(() => item.remove(), 4600);
 }
 
+/** Why a call ended (`call.ended` reason), for the customer or for staff. */
+export function describeCallEnd(reason, perspective = "customer") {
+  const customer = perspective === "customer";
+  const known = {
+    customer_hangup: customer ? "You hung up" : "The customer hung up",
+    agent_hangup: customer ? "The agent ended the call" : "The agent ended the call",
+    customer_closed: customer ? "The call's connection was closed" : "The customer's connection closed",
+    customer_failed: customer ? "The call's connection was lost" : "The customer's connection was lost",
+    conversation_closed: "The conversation was closed",
+    shutdown: "The service restarted",
+    not_started: "The call could not be set up",
+  };
+  if (!reason) return "";
+  return known[reason] || humanize(reason);
+}
+
 // ---------------------------------------------------------------------------------------
 // Actors and names
 // ---------------------------------------------------------------------------------------
@@ -505,6 +521,7 @@ export class ConversationLog {
     this.lastOtherMessageSeq = 0; // newest message from someone else
     this.readByOthers = 0; // highest up_to_seq another participant has read
     this.readBySelf = 0; // highest up_to_seq the viewer has already marked read
+    this.callAgents = new Map(); // call_id -> the agent who last answered it
   }
 
   reset() {
@@ -517,6 +534,7 @@ export class ConversationLog {
     this.lastOtherMessageSeq = 0;
     this.readByOthers = 0;
     this.readBySelf = 0;
+    this.callAgents = new Map();
   }
 
   /**
@@ -573,10 +591,25 @@ export class ConversationLog {
         this.renderNotice(event, this.ticketNotice(event));
         break;
       case "channel.opened":
-        this.renderNotice(event, `${humanize(event.data?.channel || "channel")} started`);
-        break;
       case "channel.closed":
-        this.renderNotice(event, `${humanize(event.data?.channel || "channel")} ended`);
+        // A call's channel opens and closes with it: its call.* notices say it better.
+        this.renderNotice(
+          event,
+          event.data?.channel === "call"
+            ? null
+            : `${humanize(event.data?.channel || "channel")} ${event.type === "channel.opened" ? "started" : "ended"}`,
+        );
+        break;
+      case "call.started":
+      case "call.answered":
+      case "call.held":
+      case "call.resumed":
+      case "call.upgraded":
+      case "call.transferred":
+      case "call.ended":
+      case "recording.started":
+      case "recording.saved":
+        this.renderNotice(event, this.callNotice(event));
         break;
       default:
         this.renderNotice(event, humanize(event.type));
@@ -631,6 +664,52 @@ export class ConversationLog {
     }
     if (to === "digital_human") return "Digital assistant joined";
     return null;
+  }
+
+  callNotice(event) {
+    const data = event.data || {};
+    const customer = this.perspective === "customer";
+    const who = (actor) => (actor === this.self ? "You" : this.names.of(actor));
+    const video = data.media === "video";
+    switch (event.type) {
+      case "call.started":
+        if (customer) return `You started ${video ? "a video call" : "a call"}`;
+        return `${who(event.actor)} started ${video ? "a video call" : "a call"} · ${formatTime(event.at)}`;
+      case "call.answered": {
+        // The same agent answering again rejoins (their connection had dropped).
+        const agent = `agent:${data.agent}`;
+        const verb = this.callAgents.get(data.call_id) === agent ? "rejoined" : "answered";
+        this.callAgents.set(data.call_id, agent);
+        return agent === this.self ? `You ${verb} the call` : `${this.names.of(agent)} ${verb} the call`;
+      }
+      case "call.held":
+        return customer ? "Your call is on hold" : "Call on hold";
+      case "call.resumed":
+        return customer ? "Your call was taken off hold" : "Call resumed";
+      case "call.upgraded":
+        return customer ? "Video turned on" : "The call now has video";
+      case "call.transferred": {
+        const to = data.to || "";
+        if (customer) {
+          if (to.startsWith(HANDLER_AGENT)) return `Your call is being transferred to ${this.names.of(to)}`;
+          return "The agent left the call. Please hold for the next available agent";
+        }
+        const target = to.startsWith(HANDLER_AGENT) ? this.names.of(to) : to === "queue" ? "the queue" : "the assistant";
+        const from = data.from === this.self ? "You" : this.names.of(data.from);
+        return `${from} transferred the call to ${to === this.self ? "you" : target}`;
+      }
+      case "recording.started":
+        if (customer) return "This call is being recorded, with your consent";
+        return `${who(event.actor)} started recording the call (the customer consented)`;
+      case "recording.saved":
+        return customer ? null : `Recording saved (${formatDuration(data.duration_seconds)})`;
+      case "call.ended": {
+        const reason = describeCallEnd(data.reason, this.perspective);
+        return `Call ended · ${formatDuration(data.duration_seconds)}${reason ? ` · ${reason}` : ""}`;
+      }
+      default:
+        return humanize(event.type);
+    }
   }
 
   ticketNotice(event) {

@@ -1,8 +1,10 @@
 // The customer chat widget: demo login, one conversation, bot and agent in the same log.
+import { attach, CallPeer, detach, formatClock } from "./call.js";
 import {
   $,
   command,
   ConversationLog,
+  describeCallEnd,
   describeError,
   formatWait,
   h,
@@ -35,6 +37,20 @@ const ui = {
   handlerName: $("#handler-name"),
   handlerNote: $("#handler-note"),
   handlerAvatar: $("#handler-avatar"),
+  callAudio: $("#call-audio"),
+  callVideo: $("#call-video"),
+  callBar: $("#call-bar"),
+  callMedia: $("#call-media"),
+  remoteVideo: $("#remote-video"),
+  localVideo: $("#local-video"),
+  remoteAudio: $("#remote-audio"),
+  callState: $("#call-state"),
+  callDetail: $("#call-detail"),
+  callTimer: $("#call-timer"),
+  callMute: $("#call-mute"),
+  callVideoOn: $("#call-video-on"),
+  callHangup: $("#call-hangup"),
+  callDismiss: $("#call-dismiss"),
 };
 
 const names = new Names();
@@ -53,6 +69,11 @@ const state = {
   readTimer: null,
   resuming: false,
   agentRequested: false,
+  // The call on this page: {id, media, phase, peer, agent, ...}; phase is connecting |
+  // waiting | talking | held | ended. A call lives as long as this page (and its socket).
+  call: null,
+  logCall: null, // the call the log says is open: {call_id, media}
+  earlyCallEvents: [], // call events that came before our call.start ack
 };
 
 let typingSignal = null;
@@ -86,6 +107,10 @@ function openSocket(username) {
   socket.on("disconnect", () => {
     typingIndicator.hide();
     updateComposer();
+    if (callActive()) {
+      state.call.socketLost = true;
+      renderCall();
+    }
   });
   socket.on("event", onEvent);
   socket.on("typing", (payload) => {
@@ -97,7 +122,10 @@ function openSocket(username) {
     if (!payload || payload.conversation_id !== state.conversationId) return;
     state.queue = payload;
     renderHandler();
+    renderCall();
   });
+  socket.on("call.ended", onCallEndedNotice);
+  socket.on("call.video_available", onVideoAvailable);
 }
 
 // --- conversation ----------------------------------------------------------------------
@@ -108,8 +136,11 @@ async function onConnect() {
     state.connectedBefore = true;
     await startConversation();
   } else {
+    // A call does not outlive the connection it was set up on: end it cleanly and say so.
+    if (callActive()) endCallAfterReconnect(state.call);
     await resume();
   }
+  endStaleCall();
 }
 
 async function startConversation() {
@@ -133,6 +164,7 @@ async function startConversation() {
 function useConversation(conversationId) {
   if (state.conversationId === conversationId && state.log) return;
   state.conversationId = conversationId;
+  state.logCall = null;
   state.queue = null;
   state.readSent = 0;
   state.agentRequested = false;
@@ -209,6 +241,7 @@ function onEvent(event) {
     renderHandler();
     updateComposer();
   }
+  onCallEvent(event);
 }
 
 // --- header, queue banner, composer ------------------------------------------------------
@@ -269,6 +302,7 @@ function updateComposer() {
   ui.send.disabled = !usable;
   ui.ended.hidden = !closed;
   if (closed) typingSignal?.stop();
+  updateCallButtons();
 }
 
 // --- sending --------------------------------------------------------------------------------
@@ -314,6 +348,426 @@ async function requestAgent() {
   }
 }
 
+// --- calls ------------------------------------------------------------------------------------
+//
+// The customer calls from the conversation (docs/protocol.md, "Calls"): the page offers, the
+// server answers and is the other end of the media. Until an agent answers, the server
+// plays the queue audio (and, for video, a slate); what happens next comes from the
+// conversation's log (call.answered, call.held, ...) and from `call.ended`.
+
+const CALL_LIVE = new Set(["connecting", "waiting", "talking", "held"]);
+
+function callActive() {
+  return Boolean(state.call && CALL_LIVE.has(state.call.phase));
+}
+
+function exposeCall(call) {
+  // For tests and support: the page's peer connection and where the call stands.
+  window.tandemCall = call
+    ? {
+        get pc() {
+          return call.peer?.pc || null;
+        },
+        get callId() {
+          return call.id;
+        },
+        get phase() {
+          return call.phase;
+        },
+        get media() {
+          return call.media;
+        },
+        counts: () => (call.peer ? call.peer.counts() : null),
+      }
+    : null;
+}
+
+async function startCall(media) {
+  if (callActive() || !state.conversationId || !state.log || state.log.closed) return;
+  ui.error.hidden = true;
+  const call = {
+    id: null,
+    media,
+    phase: "connecting",
+    agent: null,
+    transferTo: null,
+    startedAt: null,
+    muted: false,
+    note: "",
+    busy: false,
+    socketLost: false,
+    peer: null,
+  };
+  call.peer = new CallPeer({
+    onTrack: () => renderCall(),
+    onConnection: (connection) => {
+      call.connection = connection;
+      renderCall();
+    },
+  });
+  state.call = call;
+  state.earlyCallEvents = [];
+  exposeCall(call);
+  startCallTimer();
+  renderCall();
+  let ack;
+  try {
+    await call.peer.open({ video: media === "video" });
+    if (call.peer.cameraError) call.note = `${call.peer.cameraError} The call continues with audio.`;
+    renderCall();
+    const sdp = await call.peer.offer();
+    if (call.phase === "ended") return;
+    ack = await callStart(media, sdp);
+  } catch (error) {
+    if (call.phase === "ended") return;
+    const why = error.code ? describeError(error) : error.message;
+    finishCall(call, { note: `The call could not be started. ${why}` });
+    return;
+  }
+  if (call.phase === "ended") {
+    // Hung up while connecting: the server's side must go too.
+    command(state.socket, "call.hangup", { call_id: ack.call_id, key: newKey() }).catch(() => {});
+    return;
+  }
+  call.id = ack.call_id;
+  call.media = ack.media || media;
+  call.startedAt = Date.now();
+  call.phase = "waiting";
+  try {
+    await call.peer.accept(ack.sdp);
+  } catch (error) {
+    finishCall(call, { note: `The call could not be connected (${error.message}).` });
+    command(state.socket, "call.hangup", { call_id: call.id, key: newKey() }).catch(() => {});
+    return;
+  }
+  const early = state.earlyCallEvents.filter((e) => e.data?.call_id === call.id);
+  state.earlyCallEvents = [];
+  early.forEach(onCallEvent);
+  renderCall();
+}
+
+/** call.start; a call the log says is still open (left by an earlier page) is ended first. */
+async function callStart(media, sdp) {
+  const payload = () => ({ key: newKey(), conversation_id: state.conversationId, media, sdp });
+  try {
+    return await command(state.socket, "call.start", payload(), { timeoutMs: 10000 });
+  } catch (error) {
+    if (error.code !== "invalid_state" || !state.logCall) throw error;
+    await hangupQuietly(state.logCall.call_id);
+    return command(state.socket, "call.start", payload(), { timeoutMs: 10000 });
+  }
+}
+
+async function hangupQuietly(callId) {
+  try {
+    await command(state.socket, "call.hangup", { call_id: callId, key: newKey() });
+  } catch {
+    // not_found: it had ended already
+  }
+}
+
+// Set when the page is left mid-call, so that the reloaded page can say what became of it.
+const LEFT_MID_CALL = "tandem.customer.leftMidCall";
+
+/** The log says a call is open that this page did not start (the page was reloaded
+ * mid-call): that call cannot be picked up again, so end it and say so. */
+async function endStaleCall() {
+  let left = null;
+  try {
+    left = sessionStorage.getItem(LEFT_MID_CALL);
+    sessionStorage.removeItem(LEFT_MID_CALL);
+  } catch {
+    // storage unavailable: the log still tells
+  }
+  const open = state.logCall;
+  const stale = open && !(state.call && (state.call.id === open.call_id || state.call.phase === "connecting"));
+  if (!stale && !(left && !state.call)) return;
+  state.call = {
+    id: stale ? open.call_id : left,
+    media: (stale && open.media) || "audio",
+    phase: "ended",
+    peer: null,
+    note: "Your call ended when the page was reloaded: a call cannot continue across a reload. You can call again.",
+  };
+  exposeCall(null);
+  renderCall();
+  if (stale) await hangupQuietly(open.call_id);
+}
+
+function endCallAfterReconnect(call) {
+  const id = call.id;
+  finishCall(call, {
+    note: "The connection to the server was interrupted, so your call was ended. You can call again.",
+  });
+  if (id) hangupQuietly(id);
+}
+
+async function hangUp() {
+  const call = state.call;
+  if (!callActive()) return;
+  if (!call.id) {
+    finishCall(call, { reason: "customer_hangup" });
+    return;
+  }
+  ui.callHangup.disabled = true;
+  try {
+    const ack = await command(state.socket, "call.hangup", { call_id: call.id, key: newKey() });
+    finishCall(call, ack);
+  } catch (error) {
+    // not_found: it had ended already; anything else: stop our side anyway.
+    finishCall(call, error.code === "not_found" ? {} : { note: `Call ended here. ${describeError(error)}` });
+  }
+}
+
+/** The call is over: stop the microphone and camera, keep the bar to say why. */
+function finishCall(call, { reason, duration_seconds: duration, note } = {}) {
+  if (!call || call.phase === "ended") return;
+  call.phase = "ended";
+  call.endReason = reason || call.endReason;
+  if (duration !== undefined) call.duration = duration;
+  if (note) call.note = note;
+  else if (!reason) call.note = call.note || "";
+  call.peer?.close();
+  detach(ui.remoteAudio);
+  detach(ui.remoteVideo);
+  detach(ui.localVideo);
+  renderCall();
+}
+
+function onCallEndedNotice(payload) {
+  const call = state.call;
+  if (!payload || !call || payload.call_id !== call.id) return;
+  finishCall(call, payload);
+}
+
+function onCallEvent(event) {
+  const data = event.data || {};
+  if (event.type === "call.started") state.logCall = { call_id: data.call_id, media: data.media };
+  if (event.type === "call.ended" && state.logCall?.call_id === data.call_id) state.logCall = null;
+  const call = state.call;
+  if (!callActive()) return;
+  const aboutCall = event.type.startsWith("call.") || event.type.startsWith("recording.");
+  if (!call.id) {
+    // Before the call.start ack: kept for the ack to replay (the rest the ack settles).
+    if (aboutCall) state.earlyCallEvents.push(event);
+    return;
+  }
+  if (aboutCall && data.call_id !== call.id) return;
+  switch (event.type) {
+    case "call.answered":
+      call.agent = `agent:${data.agent}`;
+      call.transferTo = null;
+      call.phase = "talking";
+      break;
+    case "call.held":
+      call.phase = "held";
+      break;
+    case "call.resumed":
+      if (call.agent) call.phase = "talking";
+      break;
+    case "call.transferred":
+      if (String(data.to || "").startsWith("agent:")) call.transferTo = data.to;
+      else {
+        call.phase = "waiting";
+        call.agent = null;
+      }
+      break;
+    case "recording.started":
+      call.recording = true;
+      break;
+    case "call.ended":
+      finishCall(call, data);
+      return;
+    case "handler.changed":
+      // Back to the queue or the bot (e.g. the agent was disconnected): queue audio again.
+      if (!String(data.to || "").startsWith("agent:")) {
+        call.phase = "waiting";
+        call.agent = null;
+        call.transferTo = null;
+      }
+      break;
+    default:
+      return;
+  }
+  renderCall();
+}
+
+async function toggleMute() {
+  const call = state.call;
+  if (!callActive() || !call.id || call.busy) return;
+  const muted = !call.muted;
+  call.muted = muted;
+  call.peer.setMuted(muted);
+  renderCall();
+  try {
+    await command(state.socket, "call.mute", { call_id: call.id, muted });
+  } catch (error) {
+    if (state.call !== call || !callActive()) return;
+    call.muted = !muted;
+    call.peer.setMuted(!muted);
+    call.note = `Could not ${muted ? "mute" : "unmute"}. ${describeError(error)}`;
+    renderCall();
+  }
+}
+
+/** Send a new offer for the call (e.g. with a camera, or to receive the agent's video). */
+async function renegotiate(call) {
+  const sdp = await call.peer.offer();
+  try {
+    const ack = await command(state.socket, "call.renegotiate", { call_id: call.id, sdp, key: newKey() });
+    await call.peer.accept(ack.sdp);
+  } catch (error) {
+    await call.peer.rollback().catch(() => {});
+    throw error;
+  }
+}
+
+async function videoButton() {
+  const call = state.call;
+  if (!callActive() || !call.id || call.busy) return;
+  if (call.peer.sendsVideo) {
+    call.peer.setCameraOn(!call.peer.cameraOn);
+    renderCall();
+    return;
+  }
+  call.busy = true;
+  call.note = "";
+  renderCall();
+  try {
+    if (await call.peer.addCamera()) await renegotiate(call);
+    call.media = "video";
+  } catch (error) {
+    if (state.call === call) call.note = `Video could not be turned on. ${error.code ? describeError(error) : error.message}`;
+  } finally {
+    call.busy = false;
+    renderCall();
+  }
+}
+
+async function onVideoAvailable(payload) {
+  const call = state.call;
+  if (!payload || !callActive() || payload.call_id !== call.id) return;
+  if (!call.peer.receiveVideo()) return;
+  try {
+    await renegotiate(call);
+  } catch (error) {
+    call.note = `The agent's video could not be shown. ${describeError(error)}`;
+    renderCall();
+  }
+}
+
+let callTimer = null;
+
+function startCallTimer() {
+  clearInterval(callTimer);
+  callTimer = setInterval(renderCallTimer, 1000);
+}
+
+function renderCallTimer() {
+  const call = state.call;
+  if (!call) return;
+  const end = call.phase === "ended" ? call.endedAt : Date.now();
+  const seconds =
+    call.phase === "ended" && call.duration !== undefined
+      ? call.duration
+      : call.startedAt
+        ? (end - call.startedAt) / 1000
+        : 0;
+  ui.callTimer.textContent = formatClock(seconds);
+  ui.callTimer.hidden = call.phase === "ended" && !call.startedAt;
+  if (call.phase === "ended") clearInterval(callTimer);
+}
+
+function callTexts(call) {
+  const agentName = call.agent ? names.of(call.agent) : "";
+  const handler = state.log?.handler || "";
+  switch (call.phase) {
+    case "connecting":
+      return [
+        "Connecting your call…",
+        call.media === "video"
+          ? "Allow the camera and microphone if your browser asks."
+          : "Allow the microphone if your browser asks.",
+      ];
+    case "waiting": {
+      if (handler.startsWith("agent:")) return [`Calling ${names.of(handler)}…`, "Please hold while they answer."];
+      const q = state.queue;
+      const position =
+        q && q.position
+          ? `You are number ${q.position} in the queue${formatWaitShort(q.estimated_wait_seconds)}.`
+          : "The next available agent will answer.";
+      return ["Waiting for an agent", `${position} Please stay on the line.`];
+    }
+    case "talking":
+      return [
+        `Talking to ${agentName || "an agent"}`,
+        call.transferTo ? `Transferring you to ${names.of(call.transferTo)}…` : call.muted ? "You are muted." : "",
+      ];
+    case "held":
+      return ["On hold", `${agentName || "The agent"} put you on hold. Please stay on the line.`];
+    default: {
+      const why = describeCallEnd(call.endReason, "customer");
+      return ["Call ended", [why, call.note].filter(Boolean).join(". ")];
+    }
+  }
+}
+
+function formatWaitShort(seconds) {
+  if (seconds === undefined || seconds === null) return "";
+  const s = Math.max(0, Number(seconds));
+  return s < 45 ? ", less than a minute" : `, about ${Math.max(1, Math.round(s / 60))} min`;
+}
+
+function renderCall() {
+  const call = state.call;
+  ui.callBar.hidden = !call;
+  updateCallButtons();
+  if (!call) return;
+  if (call.phase === "ended" && !call.endedAt) call.endedAt = Date.now();
+  const live = CALL_LIVE.has(call.phase);
+  ui.callBar.dataset.phase = call.phase;
+  ui.callBar.dataset.media = call.media;
+  let [title, detail] = callTexts(call);
+  if (live && call.note) detail = [detail, call.note].filter(Boolean).join(" ");
+  if (live && call.socketLost) detail = "Connection to the server lost. Reconnecting…";
+  else if (live && call.connection === "failed") detail = "The call's connection failed.";
+  else if (live && call.connection === "disconnected") detail = "Connection problem: trying to recover…";
+  if (live && call.recording) detail = [detail, "This call is being recorded."].filter(Boolean).join(" ");
+  if (ui.callState.textContent !== title) ui.callState.textContent = title;
+  ui.callDetail.textContent = detail;
+  ui.callMute.hidden = !live;
+  ui.callHangup.hidden = !live;
+  ui.callVideoOn.hidden = !live;
+  ui.callDismiss.hidden = live;
+  ui.callHangup.disabled = false;
+  ui.callMute.disabled = !call.id;
+  ui.callMute.textContent = call.muted ? "Unmute" : "Mute";
+  ui.callMute.dataset.active = String(Boolean(call.muted));
+  const peer = call.peer;
+  const sending = Boolean(peer && peer.sendsVideo);
+  ui.callVideoOn.disabled = !call.id || call.busy;
+  ui.callVideoOn.textContent = !sending ? "Video on" : peer.cameraOn ? "Camera off" : "Camera on";
+  // Media: audio always; the video area once a video section exists (ours or theirs).
+  const showVideo = live && peer && (peer.receivesVideo || sending);
+  ui.callMedia.hidden = !showVideo;
+  if (live && peer) {
+    attach(ui.remoteAudio, peer.remote);
+    if (peer.receivesVideo) attach(ui.remoteVideo, peer.remote);
+    ui.localVideo.hidden = !sending;
+    if (sending) attach(ui.localVideo, peer.local);
+  }
+  renderCallTimer();
+}
+
+function updateCallButtons() {
+  const log = state.log;
+  const usable = Boolean(state.socket?.connected && state.conversationId && log && !log.closed);
+  const busy = callActive();
+  for (const button of [ui.callAudio, ui.callVideo]) {
+    button.disabled = !usable || busy;
+  }
+}
+
 // --- read receipts -----------------------------------------------------------------------
 
 function scheduleRead() {
@@ -355,6 +809,32 @@ wireComposer({
 });
 
 ui.talk.addEventListener("click", requestAgent);
+ui.callAudio.addEventListener("click", () => startCall("audio"));
+ui.callVideo.addEventListener("click", () => startCall("video"));
+ui.callHangup.addEventListener("click", hangUp);
+ui.callMute.addEventListener("click", toggleMute);
+ui.callVideoOn.addEventListener("click", videoButton);
+ui.callDismiss.addEventListener("click", () => {
+  if (callActive()) return;
+  state.call = null;
+  renderCall();
+});
+// The remote stream carries audio too: the <audio> element plays it, the video stays mute.
+ui.remoteVideo.muted = true;
+// Leaving the page ends the call: close the connection now rather than let it time out.
+window.addEventListener("pagehide", () => {
+  const call = state.call;
+  if (!callActive()) return;
+  if (call.id && state.socket?.connected) {
+    state.socket.timeout(1000).emit("call.hangup", { call_id: call.id, key: newKey() }, () => {});
+  }
+  call.peer?.close();
+  try {
+    if (call.id) sessionStorage.setItem(LEFT_MID_CALL, call.id);
+  } catch {
+    // storage unavailable
+  }
+});
 ui.newConversation.addEventListener("click", () => {
   ui.error.hidden = true;
   beginNewConversation();
