@@ -1,7 +1,7 @@
 // The agent workspace: presence, timed offers, assigned conversations with their handoff
 // context, the actions an agent takes (reply, hand back, transfer, close), and the ticket
 // they file for each conversation, also in wrap-up after it closed.
-import { attach, CallPeer, detach, formatClock } from "./call.js";
+import { attach, CallPeer, detach, exposeCall, formatClock } from "./call.js";
 import {
   $,
   apiGet,
@@ -1324,27 +1324,6 @@ const LEFT_TEXTS = {
 
 function callLive(call = state.call) {
   return Boolean(call && CALL_LIVE.has(call.phase));
-}
-
-function exposeCall(call) {
-  // For tests and support: the softphone's peer connection and where the call stands.
-  window.tandemCall = call
-    ? {
-        get pc() {
-          return call.peer?.pc || null;
-        },
-        get callId() {
-          return call.id;
-        },
-        get phase() {
-          return call.phase;
-        },
-        get media() {
-          return call.media;
-        },
-        counts: () => (call.peer ? call.peer.counts() : null),
-      }
-    : null;
 }
 
 function dropRings(predicate) {

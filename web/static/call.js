@@ -245,3 +245,25 @@ export function detach(element) {
   if (!element) return;
   element.srcObject = null;
 }
+
+// For tests and support: the page's current call (its peer connection and where it
+// stands) on `window.tandemCall`, or null without one.
+export function exposeCall(call) {
+  window.tandemCall = call
+    ? {
+        get pc() {
+          return call.peer?.pc || null;
+        },
+        get callId() {
+          return call.id;
+        },
+        get phase() {
+          return call.phase;
+        },
+        get media() {
+          return call.media;
+        },
+        counts: () => (call.peer ? call.peer.counts() : null),
+      }
+    : null;
+}

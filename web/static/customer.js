@@ -1,5 +1,5 @@
 // The customer chat widget: demo login, one conversation, bot and agent in the same log.
-import { attach, CallPeer, detach, formatClock } from "./call.js";
+import { attach, CallPeer, detach, exposeCall, formatClock } from "./call.js";
 import {
   $,
   command,
@@ -359,27 +359,6 @@ const CALL_LIVE = new Set(["connecting", "waiting", "talking", "held"]);
 
 function callActive() {
   return Boolean(state.call && CALL_LIVE.has(state.call.phase));
-}
-
-function exposeCall(call) {
-  // For tests and support: the page's peer connection and where the call stands.
-  window.tandemCall = call
-    ? {
-        get pc() {
-          return call.peer?.pc || null;
-        },
-        get callId() {
-          return call.id;
-        },
-        get phase() {
-          return call.phase;
-        },
-        get media() {
-          return call.media;
-        },
-        counts: () => (call.peer ? call.peer.counts() : null),
-      }
-    : null;
 }
 
 async function startCall(media) {
