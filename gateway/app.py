@@ -150,7 +150,7 @@ def create_app(settings: Settings) -> web.Application:
         understander=understanding,
         answers=answers,
         routes=load_routes(answers, settings.intent_routes_file),
-        selfservice=SelfService(DemoBank(clock=utc_now)),
+        selfservice=_self_service(settings),
         threshold=settings.understanding_threshold,
     )
     bot = BankingBot(load_knowledge(settings.knowledge_file), intents=intents)
@@ -239,6 +239,16 @@ def _call_settings(settings: Settings) -> CallSettings:
         recordings_dir=settings.recordings_dir,
         node_id=settings.node_id,
     )
+
+
+def _self_service(settings: Settings) -> SelfService | None:
+    bank = settings.bank or ("demo" if settings.demo else "none")
+    if bank == "none":
+        log.info("self-service tasks are off (no core-banking system: TANDEM_BANK)")
+        return None
+    if not settings.demo:
+        log.warning("self-service runs against the DEMO bank: made-up customers and cards")
+    return SelfService(DemoBank(clock=utc_now))
 
 
 class StartupError(Exception):

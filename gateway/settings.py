@@ -119,8 +119,11 @@ class Settings(BaseSettings):
     intent_routes_file: Path | None = Field(
         None, description="TOML overriding the queue and priority of intents."
     )
-    bank: Literal["demo"] = Field(
-        "demo", description="The core-banking system self-service talks to (a bank plugs its own)."
+    bank: Literal["none", "demo"] | None = Field(
+        None,
+        description="The core-banking system self-service tasks go through: 'demo' (an "
+        "in-memory bank of made-up customers) or 'none' (self-service off). Unset: 'demo' "
+        "in demo mode, else 'none'. A bank plugs in its own adapter.",
     )
     llm_base_url: str | None = Field(
         None,

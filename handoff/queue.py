@@ -22,6 +22,8 @@ class QueueEntry:
     # Agents who declined or let an offer lapse: not offered this conversation again
     # until everyone else has had a chance.
     tried: frozenset[str] = frozenset()
+    # When the last of them passed: how long the conversation has gone unoffered.
+    tried_at: datetime | None = None
 
     @classmethod
     def waiting(
@@ -52,7 +54,7 @@ class RoutingQueue(Protocol):
 
     def get(self, conversation_id: str) -> QueueEntry | None: ...
 
-    def mark_tried(self, conversation_id: str, agent_id: str) -> None: ...
+    def mark_tried(self, conversation_id: str, agent_id: str, at: datetime) -> None: ...
 
     def reset_tried(self, conversation_id: str) -> None: ...
 
@@ -83,12 +85,12 @@ class MemoryRoutingQueue:
         found = self._entries.get(conversation_id)
         return found[1] if found else None
 
-    def mark_tried(self, conversation_id: str, agent_id: str) -> None:
+    def mark_tried(self, conversation_id: str, agent_id: str, at: datetime) -> None:
         if found := self._entries.get(conversation_id):
             arrival, entry = found
             self._entries[conversation_id] = (
                 arrival,
-                replace(entry, tried=entry.tried | {agent_id}),
+                replace(entry, tried=entry.tried | {agent_id}, tried_at=at),
             )
 
     def reset_tried(self, conversation_id: str) -> None:

@@ -201,7 +201,7 @@ class Router:
         if offer is None or offer.agent_id != agent_id:
             raise DomainError("not_found", f"no offer {offer_id} for you (expired or taken)")
         self._drop_offer(offer)
-        self._queue.mark_tried(offer.conversation_id, agent_id)
+        self._queue.mark_tried(offer.conversation_id, agent_id, self._clock())
         await self._leases.release(f"offer:{offer.conversation_id}")
         await self._changed()
 
@@ -392,13 +392,15 @@ class Router:
         now = self._clock()
         # A ready agent on another node: what this node's agents passed on is theirs to try
         # before anyone here is asked again.
-        ready_elsewhere = any(
-            entry["status"] == "ready"
+        # Ready agents on other nodes, with the queues they serve (none: every queue).
+        elsewhere = [
+            frozenset(board.get("skills") or ())
+            for board in cluster
+            if board["status"] == "ready"
             and not (
-                (mine := self._agents.get(str(entry["agent_id"]))) is not None and mine.connections
+                (mine := self._agents.get(str(board["agent_id"]))) is not None and mine.connections
             )
-            for entry in cluster
-        )
+        ]
         for entry in self._queue.ordered():
             if any(o.conversation_id == entry.conversation_id for o in self._offers.values()):
                 continue
@@ -406,7 +408,15 @@ class Router:
             waited = (now - entry.enqueued_at).total_seconds()
             overflow = waited >= self._settings.skill_overflow_seconds
             agent = choose_agent(entry, self._agents.values(), offered_to, now, overflow=overflow)
-            if agent is None and entry.tried and not ready_elsewhere:
+            # What this node's agents passed on is for a ready agent elsewhere to try first
+            # (their node offers it), but only for one offer's time: declines are known
+            # per node, and two nodes must not each wait for the other's agent.
+            ready_elsewhere = any(not s or overflow or entry.queue in s for s in elsewhere)
+            waited_since_tried = (
+                (now - entry.tried_at).total_seconds() if entry.tried_at is not None else 0.0
+            )
+            patient = waited_since_tried < self._settings.offer_timeout_seconds
+            if agent is None and entry.tried and not (ready_elsewhere and patient):
                 # Everyone ready has passed on it once: start another round rather than
                 # leave the customer waiting behind a list of refusals.
                 self._queue.reset_tried(entry.conversation_id)
@@ -453,7 +463,7 @@ class Router:
 
     async def _lapse(self, offer: Offer, reason: str, *, set_not_ready: bool) -> None:
         self._drop_offer(offer, cancel_timer=reason != "timeout")
-        self._queue.mark_tried(offer.conversation_id, offer.agent_id)
+        self._queue.mark_tried(offer.conversation_id, offer.agent_id, self._clock())
         await self._leases.release(f"offer:{offer.conversation_id}")
         await self._notifier.offer_withdrawn(offer, reason)
         presence = self._agents.get(offer.agent_id)

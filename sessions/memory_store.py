@@ -75,6 +75,9 @@ class MemoryStore:
         log = self._logs.get(conversation_id)
         return log.state if log else None
 
+    async def reload(self, conversation_id: str) -> ConversationState | None:
+        return await self.load(conversation_id)  # no cache: always the truth
+
     async def read(
         self, conversation_id: str, after_seq: int = 0, limit: int | None = None
     ) -> list[Event]:

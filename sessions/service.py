@@ -110,6 +110,12 @@ class ConversationService:
                         raise DomainError("not_found", f"no conversation {conversation_id}")
                     new = decide(state, command, self._clock())
                 except DomainError:
+                    # A refusal may come from a cached state that is behind (another
+                    # node's write not heard yet): decide again on the store's own.
+                    fresh = await self._store.reload(conversation_id)
+                    behind = state.last_seq if state is not None else 0
+                    if fresh is not None and fresh.last_seq != behind:
+                        continue
                     if scoped is not None and (seen := await self._store.find(scoped)):
                         return _outcome(seen)
                     raise

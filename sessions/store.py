@@ -75,6 +75,11 @@ class SessionStore(Protocol):
         """The current state (a projection of the log), or None if there is no such log."""
         ...
 
+    async def reload(self, conversation_id: str) -> ConversationState | None:
+        """The state as the durable store has it now, past any cache (which it refreshes):
+        for a decision a cached state may have got wrong."""
+        ...
+
     async def read(
         self, conversation_id: str, after_seq: int = 0, limit: int | None = None
     ) -> list[Event]:

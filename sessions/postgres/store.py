@@ -334,6 +334,11 @@ class PostgresStore:
         self._remember(state)
         return state
 
+    async def reload(self, conversation_id: str) -> ConversationState | None:
+        self._states.forget(conversation_id)
+        self._distrusted.add(conversation_id)  # past the shared cache too
+        return await self.load(conversation_id)
+
     def forget(self, conversation_id: str) -> None:
         """Drop the cached state: another node changed the conversation (its feed says)."""
         self._states.forget(conversation_id)

@@ -122,12 +122,20 @@ class RedisStateCache:
             batch = dict(list(self._pending.items())[:_FLUSH_MAX])
             for conversation_id in batch:
                 del self._pending[conversation_id]
+            encoded: list[tuple[str, int, str]] = []
+            for conversation_id, state in batch.items():
+                try:
+                    encoded.append((conversation_id, state.last_seq, encode_state(state)))
+                except (TypeError, ValueError):
+                    # One state that is not JSON (a value a plug-in put in its context)
+                    # is not cached; the others still are, and the writer lives on.
+                    log.exception("state of %s not cached: not JSON", conversation_id)
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for conversation_id, state in batch.items():
+                    for conversation_id, seq, text in encoded:
                         await self._script(
                             keys=[self._prefix + conversation_id],
-                            args=[state.last_seq, encode_state(state), self._ttl_ms],
+                            args=[seq, text, self._ttl_ms],
                             client=pipe,
                         )
                     await pipe.execute()
@@ -141,7 +149,10 @@ class RedisStateCache:
             await self._wake.wait()
             await asyncio.sleep(self._delay)
             self._wake.clear()
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("state cache writer: flush failed; continuing")
 
     async def close(self) -> None:
         if self._writer is not None:

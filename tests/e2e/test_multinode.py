@@ -281,3 +281,48 @@ async def test_an_offer_outlives_the_node_that_made_it(
         assert offer["conversation_id"] == cid
         await ben.command("offer.accept", offer_id=offer["offer_id"])
         await alice.wait_event(cid, lambda e: e["data"].get("to") == "agent:ben")
+
+
+async def test_when_everyone_on_both_nodes_passed_a_new_round_starts(
+    cluster_env: dict[str, str], clients: list[Client]
+) -> None:
+    """Declines are known per node: neither node may wait forever for the other's agent."""
+    env = {
+        **cluster_env,
+        "TANDEM_DISPATCH_INTERVAL_SECONDS": "0.3",
+        "TANDEM_OFFER_TIMEOUT_SECONDS": "2",
+    }
+    async with two_nodes(env) as (a, b):
+        anna = await a.client("anna")
+        ben = await b.client("ben")
+        alice = await b.client("alice")
+        clients.extend([anna, ben, alice])
+        for agent in (anna, ben):
+            assert (await agent.call("presence.set", {"status": "ready"}))["ok"]
+        cid = (await alice.command("conversation.start"))["conversation_id"]
+        await alice.command("agent.request", conversation_id=cid)
+        for _ in range(2):  # one offer to each, each declined
+            offered = await asyncio.wait_for(
+                asyncio.wait(
+                    [asyncio.create_task(x.wait_for("offer", timeout=8)) for x in (anna, ben)],
+                    return_when=asyncio.FIRST_COMPLETED,
+                ),
+                9,
+            )
+            assert offered
+            for agent in (anna, ben):
+                for name, offer in list(agent.received):
+                    if name == "offer" and not offer.get("_seen"):
+                        offer["_seen"] = True
+                        assert (await agent.call("offer.decline", {"offer_id": offer["offer_id"]}))[
+                            "ok"
+                        ]
+            await asyncio.sleep(0.1)
+        # Both passed: within an offer's time and a tick, someone is asked again.
+        deadline = asyncio.get_running_loop().time() + 6
+        while asyncio.get_running_loop().time() < deadline:
+            total = sum(1 for x in (anna, ben) for name, _ in x.received if name == "offer")
+            if total >= 3:
+                break
+            await asyncio.sleep(0.1)
+        assert total >= 3, "nobody was offered the conversation again"
