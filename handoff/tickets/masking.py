@@ -11,10 +11,15 @@ import re
 
 __all__ = ["has_long_number", "mask"]
 
-# Digit groups joined by spaces, line breaks or dashes: "4111 1111-1111 1111", "020 7946 0958".
-_NUMBER = re.compile(r"(?<![\w])\d+(?:[\s-]{1,3}\d+)*(?![\w])")
-# An IBAN: country, check digits, then up to 30 letters and digits, grouped or not.
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")
+# Digit groups joined by spaces, line breaks, dashes, dots, slashes or underscores:
+# "4111 1111-1111 1111", "4111.1111.1111.1111", "020 7946 0958". Digits touching letters
+# count too ("card4111111111111111"): customers type numbers any way they like.
+_NUMBER = re.compile(r"(?<!\d)\d+(?:[\s\-./_]{1,3}\d+)*(?!\d)")
+# An IBAN: country, check digits, then up to 30 letters and digits, grouped or not, in
+# any case.
+_IBAN = re.compile(
+    r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b", re.IGNORECASE
+)
 _CARD_DIGITS = range(13, 20)
 # Separated groups are masked from 10 digits on, so that a date such as 2024-05-01 (8)
 # or an amount such as 1 250 000 (7) survives while a phone number does not.
@@ -30,7 +35,7 @@ def mask(text: str) -> str:
 
 def has_long_number(text: str) -> bool:
     """Whether `text` holds more than four digits in a row (a full card or account number)."""
-    return re.search(r"\d{5,}", re.sub(r"(?<=\d)[\s-]{1,3}(?=\d)", "", text)) is not None
+    return re.search(r"\d{5,}", re.sub(r"(?<=\d)[\s\-./_]{1,3}(?=\d)", "", text)) is not None
 
 
 def _mask_number(match: re.Match[str]) -> str:

@@ -159,3 +159,26 @@ def test_the_validator_checks_the_llm_schema() -> None:
     ]
     assert validate(True, {"type": "integer"}) == ["ticket: must be integer, not boolean"]
     assert validate([1, 2], {"type": "array", "maxItems": 1}, "x") == ["x: more than 1 items (2)"]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "4111.1111.1111.1111",
+        "4111/1111/1111/1111",
+        "4111_1111_1111_1111",
+        "card4111111111111111",
+        "4111111111111111x",
+    ],
+)
+def test_card_numbers_are_masked_however_they_are_typed(typed: str) -> None:
+    from handoff.tickets.masking import mask
+
+    masked = mask(typed)
+    assert "[card ending 1111]" in masked and "4111" not in masked
+
+
+def test_a_lower_case_iban_is_an_account_number() -> None:
+    from handoff.tickets.masking import mask
+
+    assert mask("my iban is gb82 west 1234 5698 7654 32") == "my iban is [account number]"
