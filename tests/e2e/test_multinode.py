@@ -218,7 +218,14 @@ async def test_sigterm_moves_a_talking_customer_to_the_other_node(
     assert ack["ok"], ack
     for key in unacked:
         i = keys.index(key)
-        await again.command("message.send", conversation_id=cid, text=f"c{i}", key=key)
+        ack = await again.call(
+            "message.send", {"conversation_id": cid, "text": f"c{i}", "key": key}
+        )
+        assert ack["ok"], ack
+        # A message the node committed just before it went (its ack lost with the
+        # socket) came back with the resume: the retry replays its seq, already seen.
+        if ack["seq"] not in again.seqs(cid):
+            again.own[cid].append(ack["seq"])
     last = max(again.known(cid))
     assert again.known(cid) == list(range(1, last + 1))
     await anna.wait_event(cid, lambda e: e["seq"] == last, timeout=10)
