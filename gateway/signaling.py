@@ -489,8 +489,11 @@ class CallSignaling:
     def _ended(self, summary: CallSummary) -> None:
         task = asyncio.ensure_future(self._finish(summary))
         self._endings[summary.call_id] = task
-        while len(self._endings) > _ENDINGS_REMEMBERED:
-            self._endings.popitem(last=False)
+        # Forget only finished endings: one still logging must be awaited at shutdown.
+        for call_id in [c for c, t in self._endings.items() if t.done()]:
+            if len(self._endings) <= _ENDINGS_REMEMBERED:
+                break
+            del self._endings[call_id]
 
     async def _finish(self, summary: CallSummary) -> CommandOutcome | None:
         """Log the recording and the call's end; tell both sides; free the agents."""
@@ -514,7 +517,14 @@ class CallSignaling:
                     key=f"{call_id}:recording",
                 )
             except Exception:
-                log.exception("call %s: saving the recording failed", call_id)
+                # The file is on disk but not in the log: say where, for the operator.
+                log.exception(
+                    "call %s: recording %s (conversation %s) was NOT logged; the file "
+                    "stays in the recordings directory",
+                    call_id,
+                    getattr(recorder, "path", None),
+                    cid,
+                )
         outcome = None
         if call_id in self._logged:
             self._logged.discard(call_id)
