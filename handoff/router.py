@@ -186,6 +186,7 @@ class Router:
         except DomainError:
             # The conversation moved on (closed, handed elsewhere): it is not waiting anymore.
             self._queue.remove(offer.conversation_id)
+            await self._leases.release(f"offer:{offer.conversation_id}")
             await self._changed()
             raise
         self._accepted[offer_id] = (agent_id, offer.conversation_id)
@@ -477,6 +478,8 @@ class Router:
         for offer in [o for o in self._offers.values() if o.conversation_id == conversation_id]:
             self._drop_offer(offer)
             await self._notifier.offer_withdrawn(offer, reason)
+        # Taken or closed: if it comes back to the queue soon, any node may offer it.
+        await self._leases.release(f"offer:{conversation_id}")
 
     async def _publish_positions(self, cluster: list[dict[str, Any]]) -> None:
         # Every node computes the same figures from the cluster's board, so a customer
