@@ -195,6 +195,24 @@ async def download(server: RunningServer, path: str, token: str) -> tuple[int, b
         return r.status, await r.read()
 
 
+async def talking(
+    server: RunningServer, clients: list[Client], browsers: Browsers
+) -> tuple[Client, Client, str, str, LoopbackClient, LoopbackClient]:
+    """Alice in a conversation served by Anna, in an answered audio call, Anna heard."""
+    alice = await server.client("alice")
+    anna = await server.client("anna")
+    clients += [alice, anna]
+    listen(anna, *CALL_EVENTS)
+    listen(alice, *CALL_EVENTS)
+    cid = await hand_to_agent(alice, anna)
+    customer, agent = browsers(CUSTOMER), browsers(ANNA)
+    call_id = (await start_call(alice, cid, customer))["call_id"]
+    await anna.wait_for("call.incoming")
+    await answer(anna, call_id, agent)
+    await heard_from(customer, ANNA, 0)
+    return alice, anna, cid, call_id, customer, agent
+
+
 # ------------------------------------------------------------------------- tests
 
 
@@ -317,17 +335,7 @@ async def test_recording_with_consent_is_logged_and_downloaded_by_staff_only(
     server: RunningServer, clients: list[Client], browsers: Browsers
 ) -> None:
     async with asyncio.timeout(25):
-        alice = await server.client("alice")
-        anna = await server.client("anna")
-        clients += [alice, anna]
-        listen(anna, *CALL_EVENTS)
-        listen(alice, *CALL_EVENTS)
-        cid = await hand_to_agent(alice, anna)
-        customer, agent = browsers(CUSTOMER), browsers(ANNA)
-        call_id = (await start_call(alice, cid, customer))["call_id"]
-        await anna.wait_for("call.incoming")
-        await answer(anna, call_id, agent)
-        await heard_from(customer, ANNA, 0)
+        alice, anna, cid, call_id, _customer, _agent = await talking(server, clients, browsers)
 
         refused = await anna.call(
             "call.record", {"key": "r0", "call_id": call_id, "consent": False}
@@ -460,17 +468,7 @@ async def test_upgrade_to_video_by_renegotiation(
     server: RunningServer, clients: list[Client], browsers: Browsers
 ) -> None:
     async with asyncio.timeout(25):
-        alice = await server.client("alice")
-        anna = await server.client("anna")
-        clients += [alice, anna]
-        listen(anna, *CALL_EVENTS)
-        listen(alice, *CALL_EVENTS)
-        cid = await hand_to_agent(alice, anna)
-        customer, agent = browsers(CUSTOMER), browsers(ANNA)
-        call_id = (await start_call(alice, cid, customer))["call_id"]
-        await anna.wait_for("call.incoming")
-        await answer(anna, call_id, agent)
-        await heard_from(customer, ANNA, 0)
+        alice, anna, cid, call_id, customer, agent = await talking(server, clients, browsers)
 
         customer.add_video(PlainVideoTrack(352, 288, fps=10))
         upgraded = ok(
