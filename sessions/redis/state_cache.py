@@ -3,7 +3,7 @@
 A node that meets a conversation for the first time (a customer reconnected to it after
 another node died, an agent on another node took the chat) finds its state here instead
 of asking PostgreSQL. Writes leave the append's path: the latest state of each
-conversation is coalesced and written in one pipeline every 100 ms, and a write only
+conversation is coalesced and written in one pipeline every half second, and a write only
 lands if it is newer than what Redis holds, so a late write never rolls a state back.
 
 An entry can still be stale (its writer's flush had not landed yet); that costs one
@@ -86,7 +86,7 @@ class RedisStateCache:
         *,
         prefix: str,
         ttl_seconds: float = 3600.0,
-        write_delay_seconds: float = 0.1,
+        write_delay_seconds: float = 0.5,
     ) -> None:
         self._redis = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._prefix = f"{prefix}state:"
