@@ -172,6 +172,12 @@ def _serve(settings: Settings) -> int:
 
 
 async def _run(settings: Settings) -> None:
+    # Handlers first: a SIGTERM that arrives while starting (an orchestrator changing its
+    # mind) still means "stop gracefully", never the default kill.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     app = create_app(settings)
     runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds)
     await runner.setup()
@@ -190,10 +196,6 @@ async def _run(settings: Settings) -> None:
             "  Press Ctrl+C to stop.\n",
             flush=True,
         )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down: telling clients to reconnect, finishing in-flight work")
     await runner.cleanup()
