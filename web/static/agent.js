@@ -1,7 +1,7 @@
 // The agent workspace: presence, timed offers, assigned conversations with their handoff
 // context, the actions an agent takes (reply, hand back, transfer, close), and the ticket
 // they file for each conversation, also in wrap-up after it closed.
-import { attach, CallPeer, detach, exposeCall, formatClock } from "./call.js";
+import { attach, CallPeer, detach, exposeCall, formatClock, renegotiateCall } from "./call.js";
 import {
   $,
   apiGet,
@@ -1562,7 +1562,7 @@ async function onVideoAvailable(payload) {
   if (!payload || !call || payload.call_id !== call.id || !callLive() || !call.peer) return;
   if (!call.peer.receiveVideo()) return;
   try {
-    await renegotiateCall(call);
+    await renegotiateCall(state.socket, call);
   } catch (error) {
     call.note = `The customer's video could not be shown. ${describeError(error)}`;
     renderSoftphone();
@@ -1719,17 +1719,6 @@ async function transferCall(call, target) {
   }
 }
 
-async function renegotiateCall(call) {
-  const sdp = await call.peer.offer();
-  try {
-    const ack = await command(state.socket, "call.renegotiate", { call_id: call.id, sdp, key: newKey() });
-    await call.peer.accept(ack.sdp);
-  } catch (error) {
-    await call.peer.rollback().catch(() => {});
-    throw error;
-  }
-}
-
 async function videoButton() {
   const call = state.call;
   if (!callLive() || call.phase === "connecting" || call.busy) return;
@@ -1742,7 +1731,7 @@ async function videoButton() {
   call.note = "";
   renderSoftphone();
   try {
-    if (await call.peer.addCamera()) await renegotiateCall(call);
+    if (await call.peer.addCamera()) await renegotiateCall(state.socket, call);
     call.media = "video";
   } catch (error) {
     call.note = `Video could not be turned on. ${error.code ? describeError(error) : error.message}`;

@@ -5,6 +5,8 @@
 //
 // Used by the customer page and the agent softphone. No build step: served as-is.
 
+import { command, newKey } from "./common.js";
+
 /** How long to wait for ICE gathering before sending the candidates found so far. */
 const GATHERING_TIMEOUT_MS = 5000;
 
@@ -266,4 +268,17 @@ export function exposeCall(call) {
         counts: () => (call.peer ? call.peer.counts() : null),
       }
     : null;
+}
+
+/** Send a new offer for the call (a camera added, or to receive the other side's video);
+ * a refused offer is rolled back so the call goes on as it was. */
+export async function renegotiateCall(socket, call) {
+  const sdp = await call.peer.offer();
+  try {
+    const ack = await command(socket, "call.renegotiate", { call_id: call.id, sdp, key: newKey() });
+    await call.peer.accept(ack.sdp);
+  } catch (error) {
+    await call.peer.rollback().catch(() => {});
+    throw error;
+  }
 }

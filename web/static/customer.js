@@ -1,5 +1,5 @@
 // The customer chat widget: demo login, one conversation, bot and agent in the same log.
-import { attach, CallPeer, detach, exposeCall, formatClock } from "./call.js";
+import { attach, CallPeer, detach, exposeCall, formatClock, renegotiateCall } from "./call.js";
 import {
   $,
   command,
@@ -589,18 +589,6 @@ async function toggleMute() {
   }
 }
 
-/** Send a new offer for the call (e.g. with a camera, or to receive the agent's video). */
-async function renegotiate(call) {
-  const sdp = await call.peer.offer();
-  try {
-    const ack = await command(state.socket, "call.renegotiate", { call_id: call.id, sdp, key: newKey() });
-    await call.peer.accept(ack.sdp);
-  } catch (error) {
-    await call.peer.rollback().catch(() => {});
-    throw error;
-  }
-}
-
 async function videoButton() {
   const call = state.call;
   if (!callActive() || !call.id || call.busy) return;
@@ -613,7 +601,7 @@ async function videoButton() {
   call.note = "";
   renderCall();
   try {
-    if (await call.peer.addCamera()) await renegotiate(call);
+    if (await call.peer.addCamera()) await renegotiateCall(state.socket, call);
     call.media = "video";
   } catch (error) {
     if (state.call === call) call.note = `Video could not be turned on. ${error.code ? describeError(error) : error.message}`;
@@ -628,7 +616,7 @@ async function onVideoAvailable(payload) {
   if (!payload || !callActive() || payload.call_id !== call.id) return;
   if (!call.peer.receiveVideo()) return;
   try {
-    await renegotiate(call);
+    await renegotiateCall(state.socket, call);
   } catch (error) {
     call.note = `The agent's video could not be shown. ${describeError(error)}`;
     renderCall();
