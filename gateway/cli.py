@@ -130,11 +130,13 @@ def _prepare(cache_dir: Path | None) -> int:
     began = time.monotonic()
     print("understanding: loading the intent model (training it if this machine has none)")
     try:
-        Understanding.load(cache_dir)
+        understanding = Understanding.load(cache_dir)
     except Exception as error:
         print(f"tandem: cannot build the intent model: {error}", file=sys.stderr)
         return 1
     print(f"understanding: ready in {time.monotonic() - began:.1f} s")
+    if not understanding.refines:
+        print(f"understanding: the sentence encoder is off: {understanding.refiner_off}")
     return 0
 
 

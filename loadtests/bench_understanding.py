@@ -63,7 +63,9 @@ from handoff.understanding.datasets import (  # noqa: E402
     load_intents,
     load_nlupp,
 )
+from handoff.understanding.encoder import find_encoder, load_encoder  # noqa: E402
 from handoff.understanding.evaluation import NLUPP_NOW, score_slots  # noqa: E402
+from handoff.understanding.intents import build_refiner  # noqa: E402
 from handoff.understanding.model import softmax  # noqa: E402
 from handoff.understanding.slots import SlotExtractor  # noqa: E402
 from handoff.understanding.training import cross_validate  # noqa: E402
@@ -83,24 +85,33 @@ def macro_f1(truth: np.ndarray[Any, Any], predicted: np.ndarray[Any, Any], class
     return float(np.mean(scores))
 
 
-def intent_cv(rows: Sequence[LabelledText], labels: Sequence[str], quick: bool) -> dict[str, Any]:
+def intent_cv(
+    rows: Sequence[LabelledText],
+    labels: Sequence[str],
+    quick: bool,
+    vectors: np.ndarray[Any, Any] | None,
+) -> dict[str, Any]:
     began = time.perf_counter()
-    held = cross_validate(rows, labels, DEFAULT_CONFIG, folds=FOLDS, only=0 if quick else None)
-    predicted = held.scores.argmax(axis=1)
-    temperatures = np.asarray(held.temperatures)[held.fold_of]
-    probabilities = np.stack(
-        [softmax(held.scores[i], float(temperatures[i])) for i in range(len(predicted))]
+    held = cross_validate(
+        rows, labels, DEFAULT_CONFIG, folds=FOLDS, only=0 if quick else None, vectors=vectors
     )
+    probabilities = held.probabilities
+    predicted = probabilities.argmax(axis=1)
     confidence = probabilities.max(axis=1)
     correct = predicted == held.truth
     clears = confidence >= CLARIFY_BELOW
+    ngram_correct = held.scores.argmax(axis=1) == held.truth
     return {
         "rows_evaluated": len(predicted),
         "accuracy": round(float(correct.mean()), 4),
+        "ngram_model_alone_accuracy": round(float(ngram_correct.mean()), 4),
+        "sentence_encoder": vectors is not None,
+        "refine_below": DEFAULT_CONFIG.refine_below,
+        "share_refined": round(float(held.refined.mean()), 4),
         "macro_f1": round(macro_f1(held.truth, predicted, len(labels)), 4),
         "ece": round(expected_calibration_error(confidence, correct), 4),
-        "ece_uncalibrated_softmax": round(
-            expected_calibration_error(softmax(held.scores, 1.0).max(axis=1), correct), 4
+        "ngram_model_ece_uncalibrated_softmax": round(
+            expected_calibration_error(softmax(held.scores, 1.0).max(axis=1), ngram_correct), 4
         ),
         "temperatures": [round(t, 4) for t in held.temperatures],
         "clarify_below": CLARIFY_BELOW,
@@ -112,7 +123,10 @@ def intent_cv(rows: Sequence[LabelledText], labels: Sequence[str], quick: bool) 
         "accuracy_top4": round(
             float(
                 np.mean(
-                    [t in np.argsort(-s)[:4] for s, t in zip(held.scores, held.truth, strict=True)]
+                    [
+                        t in np.argsort(-p)[:4]
+                        for p, t in zip(probabilities, held.truth, strict=True)
+                    ]
                 )
             ),
             4,
@@ -238,33 +252,62 @@ def main(argv: list[str] | None = None) -> int:
     rows, labels = load_banking77(), load_intents()
     print(f"BANKING77: {len(rows)} rows, {len(labels)} intents; NLU++: {len(load_nlupp())}")
 
-    print(f"intents: stratified {FOLDS}-fold CV{' (fold 0 only)' if args.quick else ''} ...")
-    intents = intent_cv(rows, labels, args.quick)
-    baseline = baseline_cv(rows, args.quick)
-
-    print("slots: NLU++ folds ...")
-    extractor = SlotExtractor.bundled()
-    slots = slot_scores(extractor)
-
     with tempfile.TemporaryDirectory(prefix="tandem-understanding-") as scratch:
         cache = ModelCache(args.cache_dir or Path(scratch))
+        source, encoder_off = find_encoder()
+        vectors = None
+        encoder_seconds = 0.0
+        if source is None:
+            print(f"sentence encoder off ({encoder_off}): n-gram model alone")
+        else:
+            print("sentence encoder: building its ONNX model and encoding every row ...")
+            began = time.perf_counter()
+            encoder = load_encoder(source, cache, max_tokens=DEFAULT_CONFIG.encoder_tokens)
+            encoder_seconds = time.perf_counter() - began
+            vectors = encoder.encode_many([row.text for row in rows], workers=DEFAULT_CONFIG.jobs)
+
+        print(f"intents: stratified {FOLDS}-fold CV{' (fold 0 only)' if args.quick else ''} ...")
+        intents = intent_cv(rows, labels, args.quick, vectors)
+        baseline = baseline_cv(rows, args.quick)
+
+        print("slots: NLU++ folds ...")
+        extractor = SlotExtractor.bundled()
+        slots = slot_scores(extractor)
+
         began = time.perf_counter()
         model = build_intent_model(cache)
+        refiner, _ = build_refiner(cache)
         build_seconds = time.perf_counter() - began
-        path = cache.path(intent_model_key())
+        paths = [cache.path(intent_model_key())]
+        if source is not None:
+            paths.append(cache.path(intent_model_key(encoder=source)))
         began = time.perf_counter()
-        IntentModel.load(path)
+        for path in paths:
+            IntentModel.load(path)
         load_seconds = time.perf_counter() - began
-        model_bytes = path.stat().st_size
+        model_bytes = sum(path.stat().st_size for path in paths)
 
-    understanding = Understanding(model, slots=extractor)
+        understanding = Understanding(model, refiner=refiner, slots=extractor)
     reference = baseline_pipeline().fit([r.text for r in rows], [r.intent for r in rows])
     pinning = pin_to_one_core()
     rng = random.Random(0)
     pool = [r.text for r in rows] + [e.text for e in load_nlupp()]
     texts = [rng.choice(pool) for _ in range(samples)]
     warmup = min(100, samples)
-    ours = percentiles(timed(lambda t: understanding.understand(t, today=NLUPP_NOW), texts, warmup))
+    refined: list[bool] = []
+
+    def understand(text: str) -> None:
+        refined.append(understanding.understand(text, today=NLUPP_NOW).refined)
+
+    our_samples = timed(understand, texts, warmup)
+    ours = percentiles(our_samples)
+    flags = refined[warmup:]
+    ours["share_refined"] = round(sum(flags) / len(flags), 4)
+    ours["refined_only"] = (
+        percentiles([ms for ms, r in zip(our_samples, flags, strict=True) if r])
+        if any(flags)
+        else None
+    )
     slots_only = percentiles(timed(lambda t: extractor.extract(t, today=NLUPP_NOW), texts, warmup))
     base = percentiles(timed(lambda t: reference.predict_proba([t]), texts, warmup))
 
@@ -283,6 +326,17 @@ def main(argv: list[str] | None = None) -> int:
     for label, a, b in rows_out:
         print(f"{label:<26}{a:>12}{b:>12}")
     print("(Tandem latency is intent + slots; the baseline's is intent only)")
+    print(
+        f"n-gram model alone: accuracy {intents['ngram_model_alone_accuracy']:.4f}; the "
+        f"sentence encoder decided {intents['share_refined']:.1%} of CV rows and "
+        f"{ours['share_refined']:.1%} of timed ones"
+        + (
+            f" (those: p50 {ours['refined_only']['p50_ms']:.3f} ms, p99 "
+            f"{ours['refined_only']['p99_ms']:.3f} ms)"
+            if ours["refined_only"]
+            else ""
+        )
+    )
     print(f"slots alone: p50 {slots_only['p50_ms']:.3f} ms, p99 {slots_only['p99_ms']:.3f} ms")
     print(
         f"clarify below {CLARIFY_BELOW}: {intents['share_clearing_threshold']:.1%} of queries "
@@ -304,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(
-        f"model: built in {build_seconds:.1f} s (training {model.metadata['training_seconds']} s), "
+        f"sentence encoder's ONNX model built in {encoder_seconds:.1f} s; "
+        f"models: built in {build_seconds:.1f} s "
+        f"(training {model.metadata['training_seconds']} s), "
         f"{model_bytes / 1e6:.1f} MB on disk, loads in {load_seconds * 1000:.0f} ms; {pinning}"
     )
     goals = {

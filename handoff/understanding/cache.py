@@ -58,16 +58,24 @@ class ModelCache:
             return None
 
     def store(self, key: str, model: IntentModel) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        target = self.path(key)
-        handle, temporary = tempfile.mkstemp(
-            dir=self.directory, prefix=f".{target.stem}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(handle, "wb") as file:
+        def write(target: Path) -> None:
+            with target.open("wb") as file:
                 model.save(file)
                 file.flush()
                 os.fsync(file.fileno())
+
+        return self.write_file(self.path(key).name, write)
+
+    def write_file(self, name: str, write: Callable[[Path], None]) -> Path:
+        """Create `name` in the cache by `write(temporary path)`, then rename it into place."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / name
+        handle, temporary = tempfile.mkstemp(
+            dir=self.directory, prefix=f".{target.stem}.", suffix=".tmp"
+        )
+        os.close(handle)
+        try:
+            write(Path(temporary))
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

@@ -69,7 +69,11 @@ def softmax(scores: FloatArray, temperature: float) -> FloatArray:
 
 
 class IntentModel:
-    """Linear intent scores over word and character TF-IDF blocks, temperature-calibrated."""
+    """Linear intent scores over word and character TF-IDF blocks, temperature-calibrated.
+
+    A model trained with sentence vectors (`embedding` is not None: one row per vector
+    dimension) also scores the utterance's encoder vector, which the caller passes in.
+    """
 
     def __init__(
         self,
@@ -80,6 +84,7 @@ class IntentModel:
         intercept: FloatArray,
         temperature: float,
         metadata: Mapping[str, Any],
+        embedding: FloatArray | None = None,
     ) -> None:
         if len(blocks) != len(weights):
             raise ValueError("one weight matrix per feature block")
@@ -91,21 +96,33 @@ class IntentModel:
         # Stored feature-major so one utterance gathers a few contiguous rows.
         self.weights: tuple[FloatArray, ...] = tuple(weights)
         self.intercept = intercept
+        if embedding is not None and embedding.shape[1] != len(labels):
+            raise ValueError("embedding weights do not fit the labels")
+        self.embedding = embedding
         self.temperature = float(temperature)
         self.metadata: Mapping[str, Any] = MappingProxyType(dict(metadata))
 
-    def scores(self, text: str) -> FloatArray:
-        """Uncalibrated per-intent scores of raw `text` (one per label)."""
+    @property
+    def needs_vector(self) -> bool:
+        return self.embedding is not None
+
+    def scores(self, text: str, vector: FloatArray | None = None) -> FloatArray:
+        """Uncalibrated per-intent scores of raw `text` (one per label); `vector` is the
+        text's sentence vector, required exactly when the model `needs_vector`."""
         normalised = normalise(text)
         total = self.intercept.copy()
         for block, matrix in zip(self.blocks, self.weights, strict=True):
             columns, values = block.vector(normalised)
             if columns:
                 total += values @ matrix[columns]
+        if self.embedding is not None:
+            if vector is None:
+                raise ValueError("this intent model needs the sentence vector")
+            total += vector @ self.embedding
         return total
 
-    def probabilities(self, text: str) -> FloatArray:
-        return softmax(self.scores(text), self.temperature)
+    def probabilities(self, text: str, vector: FloatArray | None = None) -> FloatArray:
+        return softmax(self.scores(text, vector), self.temperature)
 
     # -- persistence -------------------------------------------------------------
 
@@ -123,6 +140,8 @@ class IntentModel:
             arrays[f"{block.name}.idf"] = block.idf
             arrays[f"{block.name}.sizes"] = np.asarray(block.sizes, dtype=np.int64)
             arrays[f"{block.name}.weights"] = matrix
+        if self.embedding is not None:
+            arrays["embedding.weights"] = self.embedding
         np.savez(file, allow_pickle=False, **arrays)
 
     @classmethod
@@ -137,6 +156,11 @@ class IntentModel:
                 low, high = (int(n) for n in archive[f"{name}.sizes"])
                 blocks.append(FeatureBlock(name, (low, high), MappingProxyType(vocabulary), idf))
                 weights.append(np.ascontiguousarray(archive[f"{name}.weights"], np.float32))
+            embedding = (
+                np.ascontiguousarray(archive["embedding.weights"], np.float32)
+                if "embedding.weights" in archive
+                else None
+            )
             return cls(
                 labels=archive["labels"].tolist(),
                 blocks=blocks,
@@ -144,4 +168,5 @@ class IntentModel:
                 intercept=archive["intercept"].astype(np.float32),
                 temperature=float(archive["temperature"][0]),
                 metadata=json.loads(str(archive["metadata"][0])),
+                embedding=embedding,
             )
