@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any, TypeAlias
 
 __all__ = [
+    "AddTranscriptSegment",
     "AnswerCall",
     "AssignAgent",
     "CloseChannel",
@@ -204,6 +205,23 @@ class SaveRecording:
     sha256: str
 
 
+@dataclass(frozen=True, slots=True)
+class AddTranscriptSegment:
+    """What one party said in a call, as the live transcription heard it (a final segment).
+
+    `speaker` is "customer", "digital_human" or an agent's actor id; `start` and `end`
+    are seconds into that party's audio; `utterance` counts that party's utterances.
+    """
+
+    actor: str
+    call_id: str
+    speaker: str
+    text: str
+    start: float
+    end: float
+    utterance: int
+
+
 Command: TypeAlias = (
     StartConversation
     | SendMessage
@@ -225,4 +243,5 @@ Command: TypeAlias = (
     | EndCall
     | StartRecording
     | SaveRecording
+    | AddTranscriptSegment
 )

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sessions.commands import (
+    AddTranscriptSegment,
     AnswerCall,
     AssignAgent,
     CloseChannel,
@@ -36,12 +37,15 @@ from sessions.commands import (
 from sessions.errors import DomainError
 from sessions.events import NewEvent
 from sessions.handlers import BOT, DIGITAL_HUMAN, NONE, QUEUE, agent_handler, agent_of
+from sessions.masking import mask
 from sessions.state import ActiveCall, ConversationState
 
 __all__ = ["CALL_MEDIA", "CHANNELS", "decide"]
 
 CHANNELS = frozenset({"chat", "call", "app"})
 CALL_MEDIA = frozenset({"audio", "video"})
+# A final segment is one utterance; the endpointer cuts monologues at 20 s of speech.
+TRANSCRIPT_MAX_CHARS = 2000
 _AUTOMATIC_ACTORS = {"bot": BOT, "digital_human": DIGITAL_HUMAN}
 
 
@@ -50,9 +54,12 @@ def decide(state: ConversationState, command: Command, now: datetime) -> list[Ne
         return _start(state, command, now)
     if state.status == "new":
         raise DomainError("not_found", f"no conversation {state.id}")
-    if state.status == "closed" and not isinstance(command, FileTicket | EndCall | SaveRecording):
+    if state.status == "closed" and not isinstance(
+        command, FileTicket | EndCall | SaveRecording | AddTranscriptSegment
+    ):
         # Tickets are written in wrap-up, often after the customer has gone; a call still
-        # up when the conversation closed is ended (and its recording saved) just after.
+        # up when the conversation closed is ended (and its recording saved, its last
+        # words transcribed) just after.
         raise DomainError("conversation_closed", f"conversation {state.id} is closed")
     match command:
         case SendMessage():
@@ -93,6 +100,8 @@ def decide(state: ConversationState, command: Command, now: datetime) -> list[Ne
             return _start_recording(state, command, now)
         case SaveRecording():
             return _save_recording(state, command, now)
+        case AddTranscriptSegment():
+            return _transcribe(command, now)
 
 
 def _start(state: ConversationState, command: StartConversation, now: datetime) -> list[NewEvent]:
@@ -372,6 +381,33 @@ def _save_recording(
         "sha256": command.sha256,
     }
     return [NewEvent("recording.saved", command.actor, now, data)]
+
+
+def _transcribe(command: AddTranscriptSegment, now: datetime) -> list[NewEvent]:
+    # Not tied to the call being up: the last words of a call are transcribed about half a
+    # second after they were said, often after the hang-up.
+    if command.actor != "system":
+        raise DomainError("forbidden", "transcripts are written by the system")
+    speaker = command.speaker
+    if speaker not in ("customer", "digital_human") and agent_of(speaker) is None:
+        raise DomainError("invalid_payload", f"speaker: unknown party {speaker!r}")
+    text = command.text.strip()
+    if not text or len(text) > TRANSCRIPT_MAX_CHARS:
+        raise DomainError(
+            "invalid_payload", f"text: 1 to {TRANSCRIPT_MAX_CHARS} characters of speech"
+        )
+    if not 0 <= command.start <= command.end or command.utterance < 0:
+        raise DomainError("invalid_payload", "a segment needs 0 <= start <= end")
+    data = {
+        "call_id": command.call_id,
+        "speaker": speaker,
+        # Card and ID numbers never reach the log, whoever transcribed them.
+        "text": mask(text),
+        "start": round(command.start, 3),
+        "end": round(command.end, 3),
+        "utterance": command.utterance,
+    }
+    return [NewEvent("transcript.segment", command.actor, now, data)]
 
 
 def _call_context(state: ConversationState) -> dict[str, Any]:

@@ -38,6 +38,8 @@ EventType: TypeAlias = Literal[
     "call.ended",
     "recording.started",
     "recording.saved",
+    # A final transcript segment of a call, numbers masked (partials are never logged).
+    "transcript.segment",
 ]
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 

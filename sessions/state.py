@@ -128,7 +128,7 @@ def apply(state: ConversationState, event: Event) -> ConversationState:
         case "conversation.closed":
             # The call, if any, stays until its `call.ended` (which may follow the close).
             return replace(s, status="closed", channels=frozenset())
-        case "message.sent" | "task.completed" | "ticket.filed":
+        case "message.sent" | "task.completed" | "ticket.filed" | "transcript.segment":
             return s
         case "call.started":
             return replace(

@@ -6,7 +6,6 @@ the offline ticket on any failure. Stdlib-only domain code.
 """
 
 from handoff.tickets.llm import LLM, LLMError, improve
-from handoff.tickets.masking import mask
 from handoff.tickets.offline import prefill
 from handoff.tickets.schema import ticket_schema, validate
 from handoff.tickets.taxonomy import IntentCategory, Taxonomy, load_taxonomy
@@ -18,6 +17,7 @@ from handoff.tickets.understood import (
     UnderstoodMessage,
     understood_from_json,
 )
+from sessions.masking import mask
 
 __all__ = [
     "LLM",

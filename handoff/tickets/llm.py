@@ -17,13 +17,13 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
-from handoff.tickets.masking import mask
 from handoff.tickets.prompt import system_prompt, transcript_lines, user_prompt
 from handoff.tickets.schema import ticket_schema, validate
 from handoff.tickets.slots import amount_of
 from handoff.tickets.taxonomy import Taxonomy, load_taxonomy
 from handoff.tickets.ticket import Amount, Ticket, TicketError
 from sessions.events import Event
+from sessions.masking import mask
 
 __all__ = ["LLM", "LLMError", "improve"]
 

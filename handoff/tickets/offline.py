@@ -12,7 +12,6 @@ import re
 from collections.abc import Mapping, Sequence
 
 from handoff.bot.summary import quote
-from handoff.tickets.masking import mask
 from handoff.tickets.schema import MAX_CUSTOMER_REQUEST, MAX_RESOLUTION, MAX_SUMMARY
 from handoff.tickets.slots import card_or_account_of, slot_amounts, slot_dates
 from handoff.tickets.tasks import task_card, task_events, task_line
@@ -21,6 +20,7 @@ from handoff.tickets.ticket import Ticket
 from handoff.tickets.understood import UnderstoodLike
 from sessions.events import Event
 from sessions.handlers import is_automatic
+from sessions.masking import mask
 
 __all__ = ["MIN_CONFIDENCE", "customer_messages", "prefill"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from handoff.tickets.masking import mask
 from handoff.tickets.schema import (
     LLM_FIELDS,
     MAX_CUSTOMER_REQUEST,
@@ -22,6 +21,7 @@ from handoff.tickets.taxonomy import Taxonomy
 from handoff.tickets.ticket import Ticket
 from sessions.events import Event
 from sessions.handlers import is_automatic
+from sessions.masking import mask
 
 __all__ = ["system_prompt", "transcript_lines", "user_prompt"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from handoff.tickets.masking import mask
 from handoff.tickets.slots import card_or_account_of
 from sessions.events import Event
+from sessions.masking import mask
 
 __all__ = ["task_card", "task_events", "task_line"]
 

@@ -14,9 +14,9 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
-from handoff.tickets.masking import has_long_number
 from handoff.tickets.schema import ticket_schema, validate
 from handoff.tickets.taxonomy import Taxonomy
+from sessions.masking import has_long_number
 
 __all__ = ["TICKET_FIELDS", "Amount", "FilledBy", "Ticket", "TicketError"]
 

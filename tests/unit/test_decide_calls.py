@@ -262,3 +262,48 @@ def test_the_call_state_is_a_fold_over_the_log() -> None:
     # An event about another call (a stale one) changes nothing.
     stray = Event("c1", state.last_seq + 1, "call.resumed", NOW, ANNA, {"call_id": "old"})
     assert apply(state, stray).call == state.call
+
+
+def segment(
+    speaker: str = "customer", text: str = "my card number is 4111 1111 1111 1111"
+) -> c.AddTranscriptSegment:
+    return c.AddTranscriptSegment("system", "k1", speaker, text, 1.25, 3.5, 0)
+
+
+def test_a_final_transcript_segment_is_logged_with_card_and_id_numbers_masked() -> None:
+    state, new = run(talking(), segment())
+    assert types(new) == ["transcript.segment"]
+    assert new[0].data == {
+        "call_id": "k1",
+        "speaker": "customer",
+        "text": "my card number is [card ending 1111]",
+        "start": 1.25,
+        "end": 3.5,
+        "utterance": 0,
+    }
+    _, new = run(state, segment(ANNA, "and your ID is 880512 345 678?"))
+    assert new[0].data["text"] == "and your ID is [number]?"
+    assert new[0].data["speaker"] == ANNA
+
+
+def test_transcripts_are_the_systems_and_name_a_known_party() -> None:
+    state = talking()
+    assert refused(state, c.AddTranscriptSegment(ANNA, "k1", "customer", "hi", 0, 1, 0)) == (
+        "forbidden"
+    )
+    assert refused(state, segment("somebody")) == "invalid_payload"
+    assert refused(state, segment(text="   ")) == "invalid_payload"
+    assert refused(state, segment(text="x" * 2001)) == "invalid_payload"
+    assert refused(state, c.AddTranscriptSegment("system", "k1", "customer", "hi", 2, 1, 0)) == (
+        "invalid_payload"
+    )
+    _, new = run(state, segment("digital_human", "How can I help?"))
+    assert new[0].data["speaker"] == "digital_human"
+
+
+def test_the_last_words_are_logged_even_after_the_call_and_conversation_ended() -> None:
+    state, _ = run(talking(), c.EndCall(ANNA, "k1", "hangup"))
+    state, _ = run(state, c.CloseConversation(ANNA))
+    assert state.status == "closed"
+    _, new = run(state, segment(text="thanks, bye"))
+    assert types(new) == ["transcript.segment"]

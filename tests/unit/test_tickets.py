@@ -172,13 +172,13 @@ def test_the_validator_checks_the_llm_schema() -> None:
     ],
 )
 def test_card_numbers_are_masked_however_they_are_typed(typed: str) -> None:
-    from handoff.tickets.masking import mask
+    from sessions.masking import mask
 
     masked = mask(typed)
     assert "[card ending 1111]" in masked and "4111" not in masked
 
 
 def test_a_lower_case_iban_is_an_account_number() -> None:
-    from handoff.tickets.masking import mask
+    from sessions.masking import mask
 
     assert mask("my iban is gb82 west 1234 5698 7654 32") == "my iban is [account number]"

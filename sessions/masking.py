@@ -1,4 +1,5 @@
-"""Card and identity numbers kept out of tickets and out of anything sent to an LLM.
+"""Card and identity numbers kept out of tickets, call transcripts and anything sent to
+an LLM.
 
 A card number (13 to 19 digits, grouped or not) keeps its last four digits, which is
 what an agent needs to find the card and what PCI DSS allows to show; any other long
