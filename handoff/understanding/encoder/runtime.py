@@ -26,7 +26,7 @@ class SentenceEncoder:
     still reads all of it through its n-gram features.
     """
 
-    def __init__(self, model: Path, tokenizer: WordPiece, *, max_tokens: int = 32) -> None:
+    def __init__(self, model: Path, tokenizer: WordPiece, *, max_tokens: int = 24) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
