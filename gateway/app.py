@@ -25,6 +25,7 @@ from gateway.namespaces import AgentNamespace, CustomerNamespace, SupervisorName
 from gateway.notifier import SocketNotifier
 from gateway.settings import Settings
 from gateway.signaling import CallSettings, CallSignaling
+from gateway.speech import SpeechRuntime
 from gateway.understanding import UnderstandingRuntime
 from gateway.web_assets import default_web_root, web_routes
 from handoff.bot.banking_bot import BankingBot
@@ -40,6 +41,7 @@ from handoff.tickets.desk import TicketDesk
 from handoff.understanding.answers import load_answers
 from handoff.understanding.routes import load_routes
 from media.ice import IceSettings
+from media.speech.config import SpeechConfig
 from sessions.leases import LocalLeases
 from sessions.locks import LocalLocks
 from sessions.memory_store import MemoryStore
@@ -168,6 +170,10 @@ def create_app(settings: Settings) -> web.Application:
     async def emit_to(event: str, data: dict[str, Any], to: str | list[str], ns: str) -> None:
         await sio.emit(event, data, to=to, namespace=ns)
 
+    speech = SpeechRuntime(
+        SpeechConfig.from_env() if settings.calls_enabled and settings.transcripts else None,
+        transcribe=settings.transcripts,
+    )
     signaling = CallSignaling(
         _call_settings(settings),
         conversations=conversations,
@@ -176,6 +182,7 @@ def create_app(settings: Settings) -> web.Application:
         directory=directory,
         emit=emit_to,
         clock=utc_now,
+        speech=speech,
     )
     services = Services(
         settings=settings,
@@ -194,6 +201,7 @@ def create_app(settings: Settings) -> web.Application:
             understand_for_tickets, llm, llm_timeout_seconds=settings.llm_timeout_seconds
         ),
         signaling=signaling,
+        speech=speech,
     )
 
     app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
@@ -279,11 +287,15 @@ async def _load_understanding(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _run_calls(app: web.Application) -> AsyncIterator[None]:
-    """The call assets are built on a thread from here on; calls end at shutdown."""
+    """The call assets and the speech engines are built on threads from here on; calls
+    end at shutdown, then the engines stop."""
     signaling = app[SERVICES].signaling
+    speech = app[SERVICES].speech
+    speech.start()
     signaling.start()
     yield
     await signaling.close()
+    await speech.close()
 
 
 async def _run_feed(app: web.Application) -> AsyncIterator[None]:

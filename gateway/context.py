@@ -10,6 +10,7 @@ from gateway.auth import TokenIssuer, TokenVerifier
 from gateway.delivery import Delivery
 from gateway.settings import Settings
 from gateway.signaling import CallSignaling
+from gateway.speech import SpeechRuntime
 from gateway.understanding import UnderstandingRuntime
 from handoff.conductor import Conductor
 from handoff.directory import MemoryDirectory
@@ -39,6 +40,7 @@ class Services:
     understanding: UnderstandingRuntime
     tickets: TicketDesk
     signaling: CallSignaling
+    speech: SpeechRuntime
 
     @property
     def calls(self) -> Calls:

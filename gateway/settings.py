@@ -153,6 +153,11 @@ class Settings(BaseSettings):
         default_factory=lambda: ["127.0.0.0/8"],
         description="Networks a remote media address may be in; others are dropped.",
     )
+    transcripts: bool = Field(
+        True,
+        description="Live transcripts of every call (needs the speech extra; engines are "
+        "chosen by TANDEM_STT_* / TANDEM_TTS_*).",
+    )
     recordings_dir: Path = Field(
         Path("recordings"), description="Where call recordings are written (./recordings)."
     )

@@ -32,6 +32,7 @@ from gateway import schemas
 from gateway.access import check_can_read
 from gateway.auth import Principal
 from gateway.notifier import agent_room, conversation_room
+from gateway.speech import SpeechRuntime
 from handoff.conductor import Conductor
 from handoff.directory import Directory
 from handoff.router import Router
@@ -50,11 +51,14 @@ from media.calls import Calls
 from media.ice import IceSettings
 from media.leg import Party
 from media.recording import Recorder
+from media.speech.ports import Segment
+from media.transcription import CallTranscriber
 from sessions import commands
 from sessions.decide import decide
 from sessions.errors import DomainError
 from sessions.events import Event
 from sessions.handlers import NONE, agent_of, is_automatic
+from sessions.masking import mask
 from sessions.service import CommandOutcome, ConversationService, utc_now
 from sessions.state import ConversationState
 
@@ -69,6 +73,8 @@ Emit = Callable[[str, dict[str, Any], str | list[str], str], Awaitable[None]]
 _REPLIES_REMEMBERED = 1024
 _ENDINGS_REMEMBERED = 256
 _FINISH_GRACE_SECONDS = 5.0
+# How often a queued caller's slate catches up with their queue position.
+_QUEUE_POSITION_SECONDS = 1.0
 # The log events the call follows: who serves the conversation decides who is on the call.
 _FOLLOWED = frozenset({"call.started", "handler.changed", "conversation.closed"})
 
@@ -118,8 +124,10 @@ class CallSignaling:
         directory: Directory,
         emit: Emit,
         clock: Callable[[], datetime] = utc_now,
+        speech: SpeechRuntime | None = None,
     ) -> None:
         self._settings = settings
+        self._speech = speech
         self._conversations = conversations
         self._router = router
         self._conductor = conductor
@@ -148,6 +156,7 @@ class CallSignaling:
         """Begin building the call assets (encoding blocks a thread for ~0.2 s)."""
         if self._settings.enabled and self._building is None:
             self._building = asyncio.ensure_future(asyncio.to_thread(CallAssets.build))
+            self._spawn(self._follow_queue())
 
     async def ready(self) -> Calls:
         """The calls, once the assets are built (the first call may wait for them)."""
@@ -218,6 +227,7 @@ class CallSignaling:
             await call.end("not_started")
             raise
         self._logged.add(call_id)
+        self._transcribe(call)
         reply = {
             "conversation_id": cid,
             "call_id": call_id,
@@ -453,6 +463,19 @@ class CallSignaling:
         }
         await self._emit("call.incoming", data, agent_room(agent_id), "/agent")
 
+    async def _follow_queue(self) -> None:
+        """A queued caller's slate shows their queue position, as their chat does."""
+        while True:
+            await asyncio.sleep(_QUEUE_POSITION_SECONDS)
+            for call in self._calls or ():
+                if call.state != "queued":
+                    continue
+                try:
+                    call.set_queue_position(self._router.queue_position(call.conversation_id))
+                except Exception:
+                    # One call's slate must not stop the others'.
+                    log.exception("call %s: the queue position was not shown", call.call_id)
+
     # --------------------------------------------------------- what the media says
 
     def _media_event(self, event: CallEvent) -> None:
@@ -473,6 +496,20 @@ class CallSignaling:
                 )
             elif call is not None and call.agent_id is not None:
                 await self._emit("call.video_available", data, agent_room(call.agent_id), "/agent")
+            return
+        if event.type == "muted":
+            # Both sides: the other party's page says so, the party's other tabs follow.
+            data = {**base, "party": event.party, "muted": event.reason == "muted"}
+            await self._emit(
+                "call.muted", data, conversation_room(event.conversation_id), "/customer"
+            )
+            agents = set(self._agents_on.get(event.call_id, ()))
+            if call is not None and call.agent_id is not None:
+                agents.add(call.agent_id)
+            if agents:
+                await self._emit(
+                    "call.muted", data, [agent_room(a) for a in sorted(agents)], "/agent"
+                )
             return
         if call is not None:
             await self._sync_agents(call)
@@ -629,6 +666,41 @@ class CallSignaling:
             reply["seqs"] = outcome.seqs
         reply.update(extra)
         return reply
+
+    def _transcribe(self, call: Call) -> None:
+        """Live transcripts of `call`, when speech recognition runs on this node: partials
+        go to the agents following the conversation as they come, finals into the log."""
+        stt = self._speech.transcriber if self._speech is not None else None
+        if stt is None:
+            return
+        cid, call_id = call.conversation_id, call.call_id
+
+        async def deliver(speaker: str, segment: Segment) -> None:
+            if not segment.is_final:
+                data = {
+                    "conversation_id": cid,
+                    "call_id": call_id,
+                    "speaker": speaker,
+                    "text": mask(segment.text),
+                    "utterance": segment.utterance,
+                }
+                await self._emit("transcript.partial", data, conversation_room(cid), "/agent")
+                return
+            command = commands.AddTranscriptSegment(
+                "system",
+                call_id,
+                speaker,
+                segment.text,
+                segment.start,
+                segment.end,
+                segment.utterance,
+            )
+            try:
+                await self._conversations.execute(cid, command, actor="system")
+            except DomainError as error:
+                log.warning("transcript of %s in %s not logged: %s", speaker, call_id, error)
+
+        CallTranscriber(call, stt, deliver).start()
 
     def _remember(self, key: tuple[str, str], reply: Reply) -> None:
         self._replies[key] = reply

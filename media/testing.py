@@ -26,6 +26,7 @@ from media.peer import PolicedPeerConnection
 __all__ = [
     "LOOPBACK",
     "LoopbackClient",
+    "Microphone",
     "PlainVideoTrack",
     "SineTrack",
     "connect",
@@ -82,6 +83,47 @@ class SineTrack(AudioStreamTrack):
         size = 2 * OPUS_FRAME_SAMPLES
         offset = (self._index * size) % len(self._pcm)
         frame.planes[0].update(self._pcm[offset : offset + size])
+        frame.pts = self._index * OPUS_FRAME_SAMPLES
+        frame.sample_rate = AUDIO_CLOCK_RATE
+        frame.time_base = fractions.Fraction(1, AUDIO_CLOCK_RATE)
+        self._index += 1
+        return frame
+
+
+class Microphone(AudioStreamTrack):
+    """A live-paced mono 48 kHz microphone: queued 20 ms frames of speech, else silence.
+
+    `play(pcm)` queues s16 mono PCM (e.g. what a text-to-speech engine said); it is sent
+    in 20 ms frames as time passes, and silence fills the rest.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._queue: list[bytes] = []
+        self._index = 0
+        self._began: float | None = None
+
+    def play(self, pcm: bytes) -> None:
+        size = 2 * OPUS_FRAME_SAMPLES
+        padded = pcm + bytes(-len(pcm) % size)
+        self._queue.extend(padded[i : i + size] for i in range(0, len(padded), size))
+
+    @property
+    def playing(self) -> bool:
+        return bool(self._queue)
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._began is None:
+            self._began = time.monotonic()
+        due = self._began + self._index * OPUS_FRAME_SAMPLES / AUDIO_CLOCK_RATE
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        pcm = self._queue.pop(0) if self._queue else bytes(2 * OPUS_FRAME_SAMPLES)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=OPUS_FRAME_SAMPLES)
+        frame.planes[0].update(pcm)
         frame.pts = self._index * OPUS_FRAME_SAMPLES
         frame.sample_rate = AUDIO_CLOCK_RATE
         frame.time_base = fractions.Fraction(1, AUDIO_CLOCK_RATE)

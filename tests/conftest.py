@@ -19,6 +19,11 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+# Servers started by tests (in this process or as subprocesses, which inherit this) do
+# not load the speech engines or transcribe calls unless a test asks for it: Whisper on
+# every test call would cost seconds of CPU each.
+os.environ.setdefault("TANDEM_TRANSCRIPTS", "false")
+
 DATABASE_URL = os.environ.get(
     "TANDEM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )

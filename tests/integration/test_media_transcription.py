@@ -8,51 +8,22 @@ recogniser, which runs the real streaming logic (endpoints, partials, finals).
 from __future__ import annotations
 
 import asyncio
-import fractions
-import time
 from collections.abc import AsyncIterator
 
-import av
 import pytest
-from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
 
 from media.speech.fake import FakeSpeechToText, FakeTextToSpeech
-from media.speech.ports import FRAME_SAMPLES, SAMPLE_RATE, Segment
+from media.speech.ports import Segment
+from media.testing import Microphone
 from media.transcription import CallTranscriber
 from tests.integration.test_media_call import Harness, assets, bounded, until
 
 __all__ = ["assets"]  # the module-scoped fixture, shared with test_media_call
 
 
-class Microphone(AudioStreamTrack):
-    """Live-paced 20 ms frames: `say()`'s audio when there is some, silence otherwise."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._queue: list[bytes] = []
-        self._index = 0
-        self._began: float | None = None
-
-    async def say(self, tts: FakeTextToSpeech, text: str) -> None:
-        async for chunk in tts.synthesize(text):
-            self._queue.append(chunk.pcm)
-
-    async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._began is None:
-            self._began = time.monotonic()
-        delay = self._began + self._index * FRAME_SAMPLES / SAMPLE_RATE - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        pcm = self._queue.pop(0) if self._queue else bytes(2 * FRAME_SAMPLES)
-        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(pcm)
-        frame.pts = self._index * FRAME_SAMPLES
-        frame.sample_rate = SAMPLE_RATE
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        self._index += 1
-        return frame
+async def speak(mic: Microphone, tts: FakeTextToSpeech, text: str) -> None:
+    async for chunk in tts.synthesize(text):
+        mic.play(chunk.pcm)
 
 
 @pytest.fixture
@@ -88,9 +59,9 @@ async def test_both_parties_are_transcribed_with_partials_before_finals(
     transcriber = CallTranscriber(call, stt, keep)
     transcriber.start()
 
-    await customer_mic.say(tts, "i want to freeze my card")
+    await speak(customer_mic, tts, "i want to freeze my card")
     await until(lambda: any(s.is_final for _, s in heard), 10)
-    await agent_mic.say(tts, "of course let me help")
+    await speak(agent_mic, tts, "of course let me help")
     await until(lambda: sum(s.is_final for _, s in heard) == 2, 10)
 
     finals = [(who, s.text) for who, s in heard if s.is_final]
@@ -131,13 +102,13 @@ async def test_a_held_call_is_not_transcribed_and_the_last_words_survive_the_han
     transcriber.start()
 
     call.hold()
-    await mic.say(tts, "nobody hears this")
+    await speak(mic, tts, "nobody hears this")
     await asyncio.sleep(1.6)
     assert heard == []
     stt.air.clear()
     call.unhold()
     await asyncio.sleep(0.2)
-    await mic.say(tts, "thanks bye")
+    await speak(mic, tts, "thanks bye")
     await asyncio.sleep(0.5)  # still speaking when the call ends
     await call.end("hangup")
     await until(lambda: any(s.is_final for _, s in heard), 5)
