@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeAlias
 
@@ -131,11 +131,18 @@ class TranscribingStream:
         self._job: _Job | None = None
         # (end, text) of a transcription made at a pause, until the utterance goes on.
         self._ready: tuple[int, str] | None = None
+        self._speech_start_listeners: list[Callable[[float], None]] = []
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     @property
     def speaker(self) -> str:
         return self._speaker
+
+    def on_speech_start(self, listener: Callable[[float], None]) -> None:
+        """Call `listener(heard)` as soon as an utterance starts, long before its first
+        partial (barge-in). `heard`: seconds of its audio received by then, i.e. how late
+        the news is when audio is pushed as it is spoken."""
+        self._speech_start_listeners.append(listener)
 
     def push(self, chunk: AudioChunk) -> None:
         if self._closing:
@@ -251,6 +258,14 @@ class TranscribingStream:
             self._partial_text = ""
             self._ready = None
             self._partial_at = endpoint.start
+            heard = (self._received - endpoint.start) / RATE
+            for listener in self._speech_start_listeners:
+                try:
+                    listener(heard)
+                except Exception:  # a listener's bug must not end the transcript
+                    logger.exception(
+                        "speech stream %s: a speech-start listener failed", self._speaker
+                    )
         elif endpoint.kind == "settled":
             self._schedule()
         else:
