@@ -48,6 +48,7 @@ const ui = {
   context: $("#context"),
   messages: $("#messages"),
   typing: $("#typing"),
+  transcriptLive: $("#transcript-live"),
   error: $("#error"),
   composerForm: $("#composer-form"),
   composer: $("#composer"),
@@ -194,6 +195,8 @@ function openSocket(username) {
   socket.on("call.left", onCallLeft);
   socket.on("call.ended", onCallEnded);
   socket.on("call.video_available", onVideoAvailable);
+  socket.on("call.muted", onCallMuted);
+  socket.on("transcript.partial", onTranscriptPartial);
   socket.on("typing", (payload) => {
     if (!payload || payload.actor === state.self) return;
     if (payload.conversation_id !== state.selected) return;
@@ -566,6 +569,7 @@ function select(id) {
 }
 
 function renderHeader(conv) {
+  renderTranscriptLive(conv);
   const name = customerName(conv);
   ui.convCustomer.textContent = name;
   ui.convAvatar.textContent = name.charAt(0);
@@ -705,6 +709,10 @@ function onEvent(event) {
     conv.endReason = null;
   }
   onCallLogEvent(conv, event);
+  if (event.type === "transcript.segment" && conv.livePartial?.speaker === event.data?.speaker) {
+    conv.livePartial = null;
+    if (state.selected === conv.id) renderTranscriptLive(conv);
+  }
   if (!conv.customer && conv.log.customerId) {
     conv.customer = { id: conv.log.customerId, name: names.of(`customer:${conv.log.customerId}`) };
   }
@@ -1463,6 +1471,7 @@ async function answerCall(ring) {
     phase: "connecting",
     answeredAt: null,
     muted: false,
+    customerMuted: false,
     held: false,
     recording: false,
     consent: false,
@@ -1534,6 +1543,31 @@ function onCallLeft(payload) {
   if (!payload || !call || payload.call_id !== call.id || !callLive()) return;
   call.leftReason = payload.reason;
   endSoftphone(call, "left", { note: LEFT_TEXTS[payload.reason] || `You left the call (${humanize(payload.reason)}).` });
+}
+
+// The customer's microphone as the server applies it (the agent hears silence meanwhile).
+/** Live words of the call (`transcript.partial`): one line per conversation, replaced as
+ * the speaker goes on and cleared by the utterance's final `transcript.segment`. */
+function onTranscriptPartial(payload) {
+  const conv = payload && state.conversations.get(payload.conversation_id);
+  if (!conv) return;
+  conv.livePartial = { speaker: payload.speaker, text: String(payload.text || ""), utterance: payload.utterance };
+  if (state.selected === conv.id) renderTranscriptLive(conv);
+}
+
+function renderTranscriptLive(conv) {
+  const live = conv?.livePartial;
+  ui.transcriptLive.hidden = !live || !live.text;
+  if (!live) return;
+  const who = live.speaker === "customer" ? "Customer" : live.speaker === state.self ? "You" : names.of(live.speaker);
+  ui.transcriptLive.textContent = `🎙 ${who}: ${live.text}…`;
+}
+
+function onCallMuted(payload) {
+  const call = state.call;
+  if (!payload || !call || payload.call_id !== call.id || payload.party !== "customer") return;
+  call.customerMuted = Boolean(payload.muted);
+  renderSoftphone();
 }
 
 function onCallEnded(payload) {
@@ -1774,7 +1808,9 @@ function softphoneStateText(call) {
     case "connecting":
       return "Connecting…";
     case "talking":
-      return call.muted ? "Talking · you are muted" : "Talking";
+      return ["Talking", call.muted ? "you are muted" : "", call.customerMuted ? "customer muted" : ""]
+        .filter(Boolean)
+        .join(" · ");
     case "held":
       return "On hold · the customer hears hold music";
     case "transferring":

@@ -611,6 +611,10 @@ export class ConversationLog {
       case "recording.saved":
         this.renderNotice(event, this.callNotice(event));
         break;
+      case "transcript.segment":
+        // What was said on the call, for the staff's view; the customer heard it live.
+        this.renderNotice(event, this.perspective === "customer" ? null : this.transcriptLine(event));
+        break;
       default:
         this.renderNotice(event, humanize(event.type));
     }
@@ -710,6 +714,12 @@ export class ConversationLog {
       default:
         return humanize(event.type);
     }
+  }
+
+  transcriptLine(event) {
+    const { speaker, text } = event.data || {};
+    const who = speaker === "customer" ? "Customer" : speaker === this.self ? "You" : this.names.of(speaker);
+    return `🎙 ${who}: “${text || ""}”`;
   }
 
   ticketNotice(event) {
