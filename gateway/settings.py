@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     database_pool_min: int = Field(2, ge=1, le=100)
     database_pool_max: int = Field(10, ge=1, le=500)
     database_writers: int = Field(
-        2, ge=1, le=64, description="Append batches in flight at once (group commit)."
+        1, ge=1, le=64, description="Append batches in flight at once (group commit)."
     )
     migrate_on_start: bool = Field(False, description="Apply database migrations at start.")
     redis_url: str | None = Field(

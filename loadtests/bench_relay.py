@@ -485,6 +485,31 @@ def summarize_ms(values: list[float]) -> dict[str, float]:
     }
 
 
+# The local backing services a durable Tandem talks to, by process name: their CPU is
+# part of what a durable message costs the machine.
+SERVICE_PROCESSES = frozenset({"postgres", "redis-server"})
+
+
+def services_cpu_seconds() -> float | None:
+    """utime + stime of every local PostgreSQL and Redis process (Linux /proc), None if
+    unknown. Processes that come and go within a round (a PostgreSQL backend) are missed."""
+    total, ticks, found = 0, os.sysconf("SC_CLK_TCK"), False
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return None
+    for pid in entries:
+        try:
+            head, tail = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if head.partition("(")[2] in SERVICE_PROCESSES:
+            fields = tail.split()
+            total += int(fields[11]) + int(fields[12])
+            found = True
+    return total / ticks if found else None
+
+
 def machine_busy_seconds() -> float | None:
     """CPU time the whole machine spent busy (all cores, Linux /proc/stat), None if unknown."""
     try:
@@ -507,6 +532,7 @@ async def timed_round(
     await asyncio.sleep(0)  # let every pair reach go.wait()
     cpu_server_0 = server.cpu_seconds()
     cpu_client_0 = time.process_time()
+    services_0 = services_cpu_seconds()
     busy_0 = machine_busy_seconds()
     t0 = time.perf_counter()
     go.set()
@@ -520,6 +546,7 @@ async def timed_round(
     elapsed = time.perf_counter() - t0
     cpu_client = time.process_time() - cpu_client_0
     cpu_server_1 = server.cpu_seconds()
+    services_1 = services_cpu_seconds()
     busy_1 = machine_busy_seconds()
 
     one_way_all = [v for s in stats for v in s.one_way]
@@ -530,9 +557,12 @@ async def timed_round(
         if cpu_server_0 is not None and cpu_server_1 is not None
         else None
     )
+    services_cpu = (
+        services_1 - services_0 if services_0 is not None and services_1 is not None else None
+    )
     other = None
     if busy_0 is not None and busy_1 is not None and server_cpu is not None:
-        other = max(0.0, (busy_1 - busy_0) - server_cpu - cpu_client)
+        other = max(0.0, (busy_1 - busy_0) - server_cpu - cpu_client - (services_cpu or 0.0))
 
     def pct(seconds: float | None) -> float | None:
         return None if seconds is None else 100.0 * seconds / elapsed
@@ -546,6 +576,10 @@ async def timed_round(
         "server_cpu_percent": pct(server_cpu),
         "server_cpu_us_per_message": None if server_cpu is None else 1e6 * server_cpu / messages,
         "client_cpu_percent": pct(cpu_client),
+        "services_cpu_percent": pct(services_cpu),
+        "services_cpu_us_per_message": (
+            None if services_cpu is None else 1e6 * services_cpu / messages
+        ),
         "other_cpu_percent": pct(other),
         "_one_way": one_way_all,
         "_ack": ack_all,
@@ -612,6 +646,8 @@ async def drive(
         "server_cpu_percent": med("server_cpu_percent"),
         "server_cpu_us_per_message": med("server_cpu_us_per_message"),
         "client_cpu_percent": med("client_cpu_percent"),
+        "services_cpu_percent": med("services_cpu_percent"),
+        "services_cpu_us_per_message": med("services_cpu_us_per_message"),
         "other_cpu_percent": med("other_cpu_percent"),
         "per_round": rounds,
     }
@@ -731,6 +767,7 @@ def print_table(results: dict[str, Any], comparison: dict[str, Any]) -> None:
         row("server CPU (% of 1 core)", "server_cpu_percent", fmt="{:.0f}", compare=False),
         row("server CPU per message (us)", "server_cpu_us_per_message", fmt="{:.0f}", ratio=True),
         row("client CPU (% of 1 core)", "client_cpu_percent", fmt="{:.0f}", compare=False),
+        row("PostgreSQL+Redis CPU (%)", "services_cpu_percent", fmt="{:.0f}", compare=False),
         row("other processes' CPU (%)", "other_cpu_percent", fmt="{:.0f}", compare=False),
         row("messages timed", "messages", fmt="{}", compare=False),
         row("timed phases, total (s)", "elapsed_seconds", compare=False),

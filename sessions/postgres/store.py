@@ -15,6 +15,7 @@ the command was not applied, or it was and its key makes the retry return the sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import OrderedDict
@@ -59,6 +60,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release. asyncpg's default sends `RESET ALL; UNLISTEN *; ...`,
+    a round trip per release, to undo session state this store never leaves behind (it
+    sets nothing, listens to nothing, holds no cursor; the migrations' advisory lock is
+    released where it is taken). asyncpg still rolls back a transaction left open."""
+
+
 class PostgresStore:
     """Implements `SessionStore`. `start()` connects and checks the schema; `close()` ends."""
 
@@ -73,7 +81,7 @@ class PostgresStore:
         command_timeout: float = 5.0,
         state_cache_size: int = 10_000,
         feed: FeedBus | None = None,
-        writers: int = 2,
+        writers: int = 1,
         shared_states: SharedStates | None = None,
     ) -> None:
         self._dsn = dsn
@@ -101,8 +109,17 @@ class PostgresStore:
         self._flushers = 0
         # Batches in flight at once. Fewer means bigger batches (fewer commits: more
         # throughput on a busy node); more means less waiting when the database is far.
+        # One: on the relay benchmark, a second writer bought no latency (PostgreSQL
+        # flushes one commit's WAL at a time anyway) and cost ~15 % more CPU per message
+        # in this process and ~30 % more in PostgreSQL, batches being half the size.
         self._writers = max(writers, 1)
         self._flush_tasks: set[asyncio.Task[None]] = set()
+        # Connections the batches are written on, kept out of the pool between batches:
+        # an acquire and a release per batch cost more than the batch's own statement.
+        # Only while that leaves the pool a connection for reads.
+        self._idle_writers: list[asyncpg.Connection] = []
+        self._keep_writers = self._writers < max_size
+        self._closing = False
 
     @classmethod
     async def open(cls, dsn: str, **options: Any) -> PostgresStore:
@@ -118,6 +135,7 @@ class PostgresStore:
             max_size=self._sizes[1],
             command_timeout=self._command_timeout,
             init=_init_connection,
+            reset=_keep_session,
             server_settings={"search_path": f'"{self._schema}"', "application_name": "tandem"},
         )
         try:
@@ -260,11 +278,19 @@ class PostgresStore:
         self, batch: list[tuple[dict[str, Any], asyncio.Future[asyncpg.Record]]]
     ) -> None:
         try:
-            async with self._pool.acquire() as conn:
+            conn = self._idle_writers.pop() if self._idle_writers else await self._pool.acquire()
+            try:
                 rows = await conn.fetch(
                     "SELECT idx, replayed, seqs, actual FROM tandem_append_batch($1)",
                     [item for item, _ in batch],
                 )
+            except BaseException:
+                # Back to the pool, which closes it if it broke; the first error is the one
+                # the appends get.
+                with contextlib.suppress(Exception):
+                    await self._pool.release(conn)
+                raise
+            await self._park(conn)
         except asyncio.CancelledError as error:
             for _, done in batch:
                 if not done.done():
@@ -285,6 +311,12 @@ class PostgresStore:
             done = batch[int(row["idx"]) - 1][1]
             if not done.done():
                 done.set_result(row)
+
+    async def _park(self, conn: asyncpg.Connection) -> None:
+        if self._closing or not self._keep_writers:
+            await self._pool.release(conn)
+        else:
+            self._idle_writers.append(conn)
 
     async def find(self, idempotency_key: str) -> AppendResult | None:
         try:
@@ -379,10 +411,16 @@ class PostgresStore:
         await self._feeds.ping()
 
     async def close(self) -> None:
+        self._closing = True
+        if self._flush_tasks:
+            # Batches being written end (their appends are answered) before the pool does.
+            await asyncio.wait(self._flush_tasks, timeout=self._command_timeout)
         await self._feeds.close()
         if self._shared is not None:
             await self._shared.close()
         if self._pool_or_none is not None:
+            while self._idle_writers:
+                await self._pool_or_none.release(self._idle_writers.pop())
             await self._pool_or_none.close()
             self._pool_or_none = None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -27,6 +28,8 @@ from redis.exceptions import RedisError
 
 from sessions.events import Event
 from sessions.feed import LocalFeed, LocalFeeds
+from sessions.redis.resp import RespConnection
+from sessions.redis.resp import supports as resp_supports
 
 __all__ = ["RedisFeedBus"]
 
@@ -36,6 +39,7 @@ _READ_BLOCK_MS = 500
 _READ_COUNT = 500
 _BACKOFF_MAX = 2.0
 _WRITE_MAX = 500
+_WRITE_TIMEOUT_SECONDS = 5.0
 # Nodes announce themselves in a sorted set (score: last announcement); one not heard
 # from for _NODE_TTL_SECONDS is gone.
 _PEERS_CHECK_SECONDS = 0.5
@@ -69,6 +73,9 @@ class RedisFeedBus:
         self._local = LocalFeeds()
         self._on_remote: Callable[[Event], None] = lambda _event: None
         self._redis: aioredis.Redis | None = None
+        # Entries are written on a connection of their own, without redis-py (see
+        # `resp`) where the URL allows.
+        self._writes: RespConnection | aioredis.Redis | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.connected = False
@@ -76,6 +83,11 @@ class RedisFeedBus:
     async def start(self, on_remote: Callable[[Event], None]) -> None:
         self._on_remote = on_remote
         self._redis = aioredis.from_url(self._url, socket_timeout=5, socket_connect_timeout=5)
+        self._writes = (
+            RespConnection(self._url, connect_timeout=5)
+            if resp_supports(self._url)
+            else aioredis.from_url(self._url, socket_timeout=5, socket_connect_timeout=5)
+        )
         await self._redis.ping()
         # Announce before writing anything: a node that sees this one reads from a stream
         # position earlier than any of its entries.
@@ -131,9 +143,26 @@ class RedisFeedBus:
             with contextlib.suppress(RedisError, OSError):
                 await self._redis.zrem(self._nodes, self._node)
             await self._redis.aclose()
+        if isinstance(self._writes, RespConnection):
+            self._writes.close()
+        elif self._writes is not None:
+            await self._writes.aclose()
+
+    async def _add(self, events: str) -> None:
+        if isinstance(self._writes, RespConnection):
+            await self._writes.command(
+                "XADD", self._stream, "MAXLEN", "~", self._max_len, "*",
+                "node", self._node, "events", events,
+            )  # fmt: skip
+        elif self._writes is not None:
+            await self._writes.xadd(
+                self._stream,
+                {"node": self._node, "events": events},
+                maxlen=self._max_len,
+                approximate=True,
+            )
 
     async def _write(self) -> None:
-        assert self._redis is not None
         backoff = 0.05
         while not (self._stopping and not self._outbox):
             await self._outbox_ready.wait()
@@ -143,19 +172,12 @@ class RedisFeedBus:
                         "feed: %d batches not sent to other nodes at shutdown", len(self._outbox)
                     )
                     return
-                # Everything queued so far goes in one round trip (a pipeline of XADDs).
-                batches = list(self._outbox)[:_WRITE_MAX]
-                pipe = self._redis.pipeline(transaction=False)
-                for batch in batches:
-                    pipe.xadd(
-                        self._stream,
-                        {"node": self._node, "events": json.dumps(batch)},
-                        maxlen=self._max_len,
-                        approximate=True,
-                    )
+                # Everything queued so far goes in one entry: one command, one round trip.
+                batches = list(itertools.islice(self._outbox, _WRITE_MAX))
                 try:
-                    await pipe.execute()
-                except (RedisError, OSError) as error:
+                    async with asyncio.timeout(_WRITE_TIMEOUT_SECONDS):
+                        await self._add(json.dumps(list(itertools.chain(*batches))))
+                except (RedisError, OSError, TimeoutError) as error:
                     self.connected = False
                     log.warning("feed: Redis write failed (%s); retrying in %.2fs", error, backoff)
                     await asyncio.sleep(backoff)

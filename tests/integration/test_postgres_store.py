@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -65,6 +66,33 @@ async def test_a_restart_sees_everything_acknowledged(pg_schema: str) -> None:
         assert again.replayed and again.seqs == [3]
         state = await reopened.load("c1")
         assert state is not None and state.last_seq == 3
+    finally:
+        await reopened.close()
+
+
+async def test_writers_never_take_the_last_connection_from_reads(pg_schema: str) -> None:
+    store = await PostgresStore.open(
+        DATABASE_URL, schema=pg_schema, migrate_on_start=True, min_size=1, max_size=1
+    )
+    try:
+        await store.append("c1", 0, started("alice"))
+        await store.append("c1", 2, [message("hi")])
+        read = await asyncio.wait_for(store.read("c1"), 5)
+        assert [e.seq for e in read] == [1, 2, 3]
+    finally:
+        await store.close()
+
+
+async def test_close_waits_for_a_batch_being_written(pg_schema: str) -> None:
+    store = await PostgresStore.open(DATABASE_URL, schema=pg_schema, migrate_on_start=True)
+    await store.append("c1", 0, started("alice"))
+    appending = asyncio.ensure_future(store.append("c1", 2, [message("last")]))
+    await asyncio.sleep(0)  # its state is cached: it is in the next batch now
+    await store.close()
+    assert (await appending).seqs == [3]
+    reopened = await PostgresStore.open(DATABASE_URL, schema=pg_schema)
+    try:
+        assert [e.seq for e in await reopened.read("c1")] == [1, 2, 3]
     finally:
         await reopened.close()
 
