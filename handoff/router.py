@@ -297,6 +297,11 @@ class Router:
             await self._changed()
         return len(waiting)
 
+    def queue_position(self, conversation_id: str) -> int | None:
+        """The position last told to the customer of a waiting conversation (1: next)."""
+        told = self._positions.get(conversation_id)
+        return told[0] if told is not None else None
+
     # -- supervisor view -------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:

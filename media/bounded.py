@@ -73,13 +73,18 @@ class DropOldestBuffer(Generic[T]):
                     self._waiter = None
         return self._items.popleft()
 
-    def trim(self, keep: int) -> int:
-        """Drop all but the newest `keep` items (a consumer that wants to be live again)."""
+    def trim(self, keep: int, *, lost: bool = True) -> int:
+        """Drop all but the newest `keep` items (a consumer that wants to be live again).
+
+        `lost=False`: the consumer never meant to have them (they came before it started
+        reading), so they are not counted in `dropped`.
+        """
         dropped = 0
         while len(self._items) > keep:
             self._items.popleft()
             dropped += 1
-        self.dropped += dropped
+        if lost:
+            self.dropped += dropped
         return dropped
 
     def _wake(self) -> None:

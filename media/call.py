@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeAlias
 
-from media.assets import CallAssets
+from media.assets import HOLD_LINES, CallAssets, waiting_lines
 from media.hub import TrackHub
 from media.ice import IceSettings
 from media.leg import Kind, Leg, NegotiationError, Party, Source
@@ -41,6 +41,8 @@ EventType: TypeAlias = Literal[
     "agent_dropped",  # drop_agent() took the agent off: customer is queued
     "video_available",  # `party` sends video the other party cannot receive before it
     # renegotiates with a video section
+    "muted",  # `party` was muted (reason "muted") or unmuted ("unmuted"), also when a new
+    # agent takes the seat unmuted
 ]
 
 # Time between an agent's answer and its first audio at the server; past it, the agent's
@@ -143,6 +145,7 @@ class Call:
         # Legs off the call whose connection is still closing; the teardown waits for them.
         self._retiring: set[Leg] = set()
         self._held = False
+        self._position: int | None = None
         self._muted: dict[Party, bool] = {"customer": False, "agent": False}
         self._observers: list[CallObserver] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -195,6 +198,10 @@ class Call:
 
     def muted(self, party: Party) -> bool:
         return self._muted[party]
+
+    @property
+    def queue_position(self) -> int | None:
+        return self._position
 
     def heard(self, party: Party, kind: Kind) -> TrackHub | None:
         """The inbound track of `party` that currently reaches the other side, if any.
@@ -269,7 +276,7 @@ class Call:
         if not legs:
             return
         self._agent = self._incoming = None
-        self._muted["agent"] = False
+        self._set_muted("agent", False)
         self._settle()
         for leg in legs:
             self._emit("agent_dropped", agent_id=leg.participant_id, reason=reason)
@@ -288,12 +295,18 @@ class Call:
         self._held = False
         self._settle()
 
+    def set_queue_position(self, position: int | None) -> None:
+        """Where the customer waits in the queue (None: unknown); their slate says it."""
+        if position != self._position and self._ending is None:
+            self._position = position
+            self._settle()
+
     def mute(self, party: Party, muted: bool = True) -> None:
         """While muted, `party`'s audio reaches nobody: the others hear silence."""
         self._check_open()
         if party not in self._muted:
             raise CallError(f"no such party {party!r}")
-        self._muted[party] = muted
+        self._set_muted(party, muted)
         self._settle()
 
     # --------------------------------------------------------------- teardown
@@ -364,7 +377,8 @@ class Call:
             return
         previous = self._agent
         self._agent = leg
-        self._muted["agent"] = False
+        self._position = None
+        self._set_muted("agent", False)
         self._agents.append(leg.participant_id)
         if previous is not None:
             self._transfers += 1
@@ -442,6 +456,7 @@ class Call:
         if customer is not None:
             customer.route("audio", self._customer_audio(agent))
             customer.route("video", None if agent is None else self.heard("agent", "video"))
+            customer.show_on_slate(self._customer_slate(agent))
         # The incoming agent hears the customer at once: a transfer can be warm.
         for leg in (agent, self._incoming):
             if leg is not None:
@@ -452,6 +467,14 @@ class Call:
                 observer.media_changed()
             except Exception:
                 logger.exception("%r: observer %r failed", self, observer)
+
+    def _customer_slate(self, agent: Leg | None) -> tuple[str, ...]:
+        if self._held:
+            return HOLD_LINES
+        if agent is None:
+            return waiting_lines(self._position)
+        # Talking to an agent who sends no video: the plain slate.
+        return ()
 
     def _customer_audio(self, agent: Leg | None) -> Source:
         if self._held:
@@ -542,6 +565,11 @@ class Call:
             self._on_event(event)
         except Exception:
             logger.exception("%r: on_event failed", self)
+
+    def _set_muted(self, party: Party, muted: bool) -> None:
+        if self._muted[party] != muted:
+            self._muted[party] = muted
+            self._emit("muted", party=party, reason="muted" if muted else "unmuted")
 
     def _check_open(self) -> None:
         if self._ending is not None:

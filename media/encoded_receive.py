@@ -9,9 +9,13 @@ twelve times the CPU of forwarding the Opus payload.
 
 `EncodedReceive` swaps that queue, per receiver, for an object that hands each frame to a
 sink (a `TrackHub`) instead. The decoder thread still runs but waits for the stop sentinel
-only, so nothing is decoded and the stock remote track stays silent. The keyframe request
-uses the receiver's private `_send_rtcp_pli`; the sender side's `_send_keyframe` is
-wrapped so a downstream picture-loss report reaches the upstream sender.
+only, so nothing is decoded and the stock remote track stays silent. For audio it also
+swaps the receiver's jitter buffer (`__jitter_buffer`) for a pass-through: aiortc's holds
+four packets back (80 ms) for a decoder playing out in real time, which a forwarding
+server does not have; the receiving browser's own jitter buffer does that job. The
+keyframe request uses the receiver's private `_send_rtcp_pli`; the sender side's
+`_send_keyframe` is wrapped so a downstream picture-loss report reaches the upstream
+sender.
 
 Everything private is named in `INTERNALS` and checked by `check_aiortc_internals()`,
 which `tests/unit/test_media_hook.py` runs: a new aiortc release that moves any of it
@@ -34,6 +38,7 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 
 from media.frames import Codec, EncodedFrame, h264_is_keyframe, vp8_is_keyframe
 
@@ -53,10 +58,14 @@ logger = logging.getLogger(__name__)
 SUPPORTED_AIORTC = "1.16."
 
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_RECEIVER_KIND = "_RTCRtpReceiver__kind"
 _RECEIVER_STARTED = "_RTCRtpReceiver__started"
 
 INTERNALS = (
     f"RTCRtpReceiver.{_DECODER_QUEUE}: queue.Queue fed with (codec, JitterFrame) and None",
+    f"RTCRtpReceiver.{_JITTER_BUFFER}: add(packet) -> (pli_flag, JitterFrame | None), with "
+    "packet._data depayloaded; RTCRtpReceiver.__kind",
     "RTCRtpReceiver._send_rtcp_pli(media_ssrc): coroutine sending a PLI",
     "RTCRtpSender._send_keyframe(): called on an incoming PLI/FIR",
     "JitterFrame.data / JitterFrame.timestamp",
@@ -65,6 +74,9 @@ INTERNALS = (
 # A browser retries a lost keyframe itself; more than a few requests a second only
 # inflates the upstream bitrate.
 _MIN_KEYFRAME_INTERVAL = 0.25
+# A sequence number this far behind the last one is a restarted sender, not a late packet
+# (aiortc's jitter buffer draws the line at the same place).
+_MAX_MISORDER = 100
 
 
 class AiortcInternalsChanged(RuntimeError):
@@ -92,6 +104,9 @@ def check_aiortc_internals() -> None:
         "self.__decoder_queue.put(None)",
         "self.__decoder_queue,",
         "self.__started = False",
+        "self.__kind = kind",
+        "packet._data = depayload(codec, packet.payload)",
+        "pli_flag, encoded_frame = self.__jitter_buffer.add(packet)",
     ):
         if needle not in source:
             problems.append(f"RTCRtpReceiver no longer contains {needle!r}")
@@ -159,6 +174,27 @@ class _DivertingQueue:
         return self._original.qsize()
 
 
+class _AudioFrames:
+    """Stands in for an audio receiver's jitter buffer: each Opus packet is a whole frame.
+
+    Frames go on as their packet arrives. A packet older than the last one handed on
+    (reordered or duplicated) is dropped rather than passed on late: the outbound tracks
+    re-time frames in arrival order, so it would be played out of place.
+    """
+
+    def __init__(self) -> None:
+        self._ssrc: int | None = None
+        self._last = 0
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        sequence = packet.sequence_number
+        if packet.ssrc == self._ssrc and (self._last - sequence) & 0xFFFF < _MAX_MISORDER:
+            return False, None
+        self._ssrc = packet.ssrc
+        self._last = sequence
+        return False, JitterFrame(packet._data, packet.timestamp)  # type: ignore[attr-defined]
+
+
 class EncodedReceive:
     """Diverts one receiver's encoded frames to `sink` instead of aiortc's decoder.
 
@@ -173,17 +209,22 @@ class EncodedReceive:
         original = state.get(_DECODER_QUEUE)
         if isinstance(original, _DivertingQueue):
             raise ValueError("this receiver already delivers encoded frames elsewhere")
-        if not isinstance(original, queue.Queue):
+        if not isinstance(original, queue.Queue) or _JITTER_BUFFER not in state:
             raise AiortcInternalsChanged(
-                f"RTCRtpReceiver has no {_DECODER_QUEUE} queue; run check_aiortc_internals()"
+                f"RTCRtpReceiver has no {_DECODER_QUEUE} queue or {_JITTER_BUFFER}; "
+                "run check_aiortc_internals()"
             )
         self._receiver = receiver
         self._sink = sink
         self._last_keyframe_request = -_MIN_KEYFRAME_INTERVAL
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        # Per payload type: the codec, or None for one that cannot be forwarded.
+        self._codecs: dict[int, Codec | None] = {}
         self.frames = 0
         state[_DECODER_QUEUE] = _DivertingQueue(original, self._deliver, self._stopped)
+        if state.get(_RECEIVER_KIND) == "audio":
+            state[_JITTER_BUFFER] = _AudioFrames()
         if state.get(_RECEIVER_STARTED):
             logger.warning("encoded receive hooked after the receiver started")
 
@@ -201,12 +242,24 @@ class EncodedReceive:
     def _deliver(self, item: Any) -> None:
         if self._closed:
             return
-        codec_parameters, jitter_frame = item
-        frame = _to_encoded_frame(codec_parameters, jitter_frame)
-        if frame is None:
+        parameters, jitter_frame = item
+        try:
+            codec = self._codecs[parameters.payloadType]
+        except KeyError:
+            codec = self._codecs[parameters.payloadType] = _codec_of(parameters)
+        if codec is None:
+            # G.711/G.722 are negotiable but Tandem's legs speak Opus: such frames cannot
+            # be forwarded as they are.
             return
+        data = bytes(jitter_frame.data)
+        if codec == "opus":
+            keyframe = True
+        elif codec == "vp8":
+            keyframe = vp8_is_keyframe(data)
+        else:
+            keyframe = h264_is_keyframe(data)
         self.frames += 1
-        self._sink.push(frame)
+        self._sink.push(EncodedFrame(codec, data, jitter_frame.timestamp, keyframe))
 
     def _stopped(self) -> None:
         if not self._closed:
@@ -223,22 +276,6 @@ def _codec_of(parameters: RTCRtpCodecParameters) -> Codec | None:
     if name == "video/h264":
         return "h264"
     return None
-
-
-def _to_encoded_frame(parameters: RTCRtpCodecParameters, frame: JitterFrame) -> EncodedFrame | None:
-    codec = _codec_of(parameters)
-    if codec is None:
-        # G.711/G.722 are negotiable but Tandem's legs speak Opus: such frames cannot be
-        # forwarded as they are.
-        return None
-    data = bytes(frame.data)
-    if codec == "vp8":
-        keyframe = vp8_is_keyframe(data)
-    elif codec == "h264":
-        keyframe = h264_is_keyframe(data)
-    else:
-        keyframe = True
-    return EncodedFrame(codec=codec, data=data, timestamp=frame.timestamp, keyframe=keyframe)
 
 
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:

@@ -73,9 +73,12 @@ class Forwarder(MediaStreamTrack):
     def pending(self) -> int:
         return len(self._buffer)
 
-    def catch_up(self, keep: int = 1) -> int:
-        """Forget all but the newest `keep` frames, to be live again after a pause."""
-        dropped = self._buffer.trim(keep)
+    def catch_up(self, keep: int = 1, *, lost: bool = True) -> int:
+        """Forget all but the newest `keep` frames, to be live again after a pause.
+
+        `lost=False`: the consumer had not started yet, so they are not counted as drops.
+        """
+        dropped = self._buffer.trim(keep, lost=lost)
         if dropped and self.kind == "video":
             self._need_keyframe = True
             self._request_keyframe()
@@ -83,6 +86,12 @@ class Forwarder(MediaStreamTrack):
 
     def request_keyframe(self) -> None:
         self._request_keyframe()
+
+    def poll_frame(self) -> EncodedFrame | None:
+        """An audio frame if one is waiting, else None (never waits; see `next_frame`)."""
+        if self.kind != "audio" or self.readyState != "live":
+            return None
+        return self._buffer.get_nowait()
 
     async def next_frame(self) -> EncodedFrame:
         """The next frame a decoder downstream can use; safe to cancel.

@@ -18,6 +18,7 @@ from media.frames import EncodedFrame
 from media.hub import TrackHub
 from media.ice import IceSettings
 from media.peer import PolicedPeerConnection
+from media.slate import EncodedSlate, SlateLines
 from media.switchable import FrameSource, SwitchableAudioTrack, SwitchableVideoTrack
 
 __all__ = [
@@ -167,6 +168,10 @@ class Leg:
         self.hubs: dict[Kind, TrackHub] = {}
         self.routes: dict[Kind, Route] = {}
         self._hooks: list[EncodedReceive] = []
+        # The picture shown when the video track has no source, and the text asked for.
+        self._slate: EncodedSlate | None = None
+        self._slate_lines: SlateLines = ()
+        self._painting: asyncio.Task[None] | None = None
         self._flowing = asyncio.Event()
         self._closing = False
         self._close: asyncio.Future[None] | None = None
@@ -216,6 +221,14 @@ class Leg:
         if route is not None and not self._closing:
             route.set(source)
 
+    def show_on_slate(self, lines: SlateLines) -> None:
+        """Put `lines` on this leg's slate (from its next frame, or once painted)."""
+        if lines == self._slate_lines:
+            return
+        self._slate_lines = lines
+        if self._slate is not None:
+            self._paint_slate()
+
     async def wait_flowing(self) -> bool:
         """Wait until the participant's audio arrives (or, sending none, it connected).
 
@@ -233,6 +246,8 @@ class Leg:
         if self._close is None:
             self._closing = True
             self._flowing.set()
+            if self._painting is not None:
+                self._painting.cancel()
             for route in self.routes.values():
                 route.clear()
             self._close = asyncio.ensure_future(self._shut())
@@ -272,9 +287,14 @@ class Leg:
         }
 
     def _add_outbound(self, kind: Kind) -> None:
-        track: SwitchableAudioTrack | SwitchableVideoTrack = (
-            self._assets.audio_track() if kind == "audio" else self._assets.video_track()
-        )
+        track: SwitchableAudioTrack | SwitchableVideoTrack
+        if kind == "audio":
+            track = self._assets.audio_track()
+        else:
+            self._slate = self._assets.slate()
+            track = self._assets.video_track(self._slate)
+            if self._slate_lines:
+                self._paint_slate()
         transceiver = self.pc.addTransceiver(track, direction="sendrecv")
         # Set before the offer is applied: aiortc picks the answer's codecs from the
         # offer filtered by these, in setRemoteDescription.
@@ -282,6 +302,28 @@ class Leg:
         if isinstance(track, SwitchableVideoTrack):
             on_keyframe_request(transceiver.sender, track.request_keyframe)
         self.routes[kind] = Route(track)
+
+    def _paint_slate(self) -> None:
+        keyframe = self._assets.painter.painted(self._slate_lines)
+        if self._painting is not None:
+            self._painting.cancel()
+            self._painting = None
+        if keyframe is not None:
+            if self._slate is not None:
+                self._slate.show(keyframe)
+        elif not self._closing:
+            # Encoding a picture takes milliseconds: not on the event loop.
+            self._painting = asyncio.ensure_future(self._paint_soon(self._slate_lines))
+            self._painting.add_done_callback(self._painted)
+
+    def _painted(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%r: painting the slate failed", self, exc_info=task.exception())
+
+    async def _paint_soon(self, lines: SlateLines) -> None:
+        keyframe = await self._assets.painter.paint_soon(lines)
+        if lines == self._slate_lines and self._slate is not None:
+            self._slate.show(keyframe)
 
     def _on_track(self, remote: MediaStreamTrack) -> None:
         kind: Kind = "audio" if remote.kind == "audio" else "video"

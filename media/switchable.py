@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -40,6 +41,16 @@ _LATE = 0.010
 # Behind the schedule by more than this (the event loop stalled), start a new schedule
 # rather than send a burst of packets to catch up.
 _MAX_BEHIND = 0.100
+# Frames still waiting in a forwarder after a slot took one are latency, built up by
+# late arrivals (each got a filler, then played a slot late). A little of it absorbs
+# jitter; kept for good it is only delay. After this many slots in which a frame was
+# always waiting, the next quiet frame with another behind it is skipped (20 ms less).
+_BACKLOG_WINDOW = 50
+# An Opus packet this small carries silence or comfort noise (a 20 ms frame of sound is
+# 40-200 bytes): skipping it is not heard, where skipping sound would be a click...
+_QUIET_BYTES = 16
+# ... which is worth it only when at least this many frames (60 ms) kept waiting.
+_LOUD_BACKLOG = 3
 # How often a pending video switch asks the new source for a keyframe again.
 _KEYFRAME_RETRY = 0.5
 
@@ -63,7 +74,8 @@ class SwitchableAudioTrack(MediaStreamTrack):
     covered by a pre-encoded filler (silence by default), so the receiver never sees a
     gap. On a switch at most one packet is a transition: either the old source's last one
     or a filler while the new one starts. A `Forwarder` switched to is first trimmed to
-    its newest frame, so a leg that was buffered while not heard is not replayed late.
+    its newest frame, so a leg that was buffered while not heard is not replayed late,
+    and a backlog that stays is shed a frame at a time (see `_BACKLOG_WINDOW`).
     """
 
     kind = "audio"
@@ -73,11 +85,18 @@ class SwitchableAudioTrack(MediaStreamTrack):
     ) -> None:
         super().__init__()
         self._source: FrameSource | None = None
+        # The source's frame if it has one ready, without a timed wait (most slots).
+        self._poll: Callable[[], EncodedFrame | None] | None = None
+        self._forwarder: Forwarder | None = None
         self._filler = filler if filler is not None else EncodedAudioLoop.silence()
         self._pts = 0
         self._due: float | None = None
+        self._slots = 0
+        self._least_waiting = 0
+        self._standing = 0
         self.switches = 0
         self.filled = 0
+        self.shed = 0
         self.sent = 0
         if source is not None:
             self.switch(source)
@@ -88,9 +107,17 @@ class SwitchableAudioTrack(MediaStreamTrack):
 
     def switch(self, source: FrameSource | None) -> None:
         """Play `source` from the next packet on (None: the filler). Never blocks."""
-        if isinstance(source, Forwarder):
-            source.catch_up(keep=1)
+        self._forwarder = source if isinstance(source, Forwarder) else None
+        if self._forwarder is not None:
+            self._forwarder.catch_up(keep=1)
+            self._poll = self._forwarder.poll_frame
+        elif isinstance(source, EncodedAudioLoop):
+            self._poll = source.next_frame_nowait
+        else:
+            self._poll = None
         self._source = source
+        self._slots = 0
+        self._standing = 0
         self.switches += 1
 
     async def recv(self) -> EncodedPacket:
@@ -99,11 +126,20 @@ class SwitchableAudioTrack(MediaStreamTrack):
         loop = asyncio.get_running_loop()
         now = loop.time()
         if self._due is None or now > self._due + _MAX_BEHIND:
+            if self._forwarder is not None:
+                # What piled up before the sender started reading (its connection was
+                # still being set up) or while the loop stalled is late already: played
+                # now, it would stay as latency for the rest of the call.
+                self.shed += self._forwarder.catch_up(keep=1, lost=self._due is not None)
             self._due = now
         early = self._due - _AHEAD - now
         if early > 0:
             await asyncio.sleep(early)
-        frame = await self._take(self._due + _LATE - loop.time())
+        frame = self._poll() if self._poll is not None else None
+        if frame is None:
+            frame = await self._take(self._due + _LATE - loop.time())
+        if self._forwarder is not None:
+            frame = self._shed_backlog(self._forwarder, frame)
         if frame is None:
             frame = self._filler.next_frame_nowait()
             self.filled += 1
@@ -112,6 +148,28 @@ class SwitchableAudioTrack(MediaStreamTrack):
         self._due += _FRAME_SECONDS
         self.sent += 1
         return packet
+
+    def _shed_backlog(
+        self, forwarder: Forwarder, frame: EncodedFrame | None
+    ) -> EncodedFrame | None:
+        """`frame`, or the one behind it when a standing backlog can lose this one."""
+        waiting = forwarder.pending if frame is not None else 0
+        if self._slots == 0 or waiting < self._least_waiting:
+            self._least_waiting = waiting
+        self._slots += 1
+        if self._slots >= _BACKLOG_WINDOW:
+            # The backlog that stood through the whole window (0: it came and went).
+            self._standing = self._least_waiting
+            self._slots = 0
+        if not self._standing or frame is None or not waiting:
+            self._standing = self._standing if waiting else 0
+            return frame
+        skippable = len(frame.data) <= _QUIET_BYTES or self._standing >= _LOUD_BACKLOG
+        if skippable and (behind := forwarder.poll_frame()) is not None:
+            self._standing = 0
+            self.shed += 1
+            return behind
+        return frame
 
     async def _take(self, wait: float) -> EncodedFrame | None:
         source = self._source
@@ -124,7 +182,7 @@ class SwitchableAudioTrack(MediaStreamTrack):
             return None
         except MediaStreamError:
             if self._source is source:
-                self._source = None
+                self._source = self._poll = self._forwarder = None
             return None
 
 

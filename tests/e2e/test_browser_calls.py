@@ -280,6 +280,10 @@ async def test_the_agent_softphone_answers_a_video_call_from_the_customer_page(
         await customer.click("#call-mute")
         await expect(customer.locator("#call-mute")).to_have_text("Unmute")
         await expect(customer.locator("#call-detail")).to_contain_text("You are muted")
+        # The other side is told (call.muted), both ways.
+        await expect(agent.locator("#softphone-state")).to_contain_text("customer muted")
+        await agent.click("#call-mute")
+        await expect(customer.locator("#call-detail")).to_contain_text("Anna is muted")
         await expect(agent.locator("#softphone-timer")).not_to_have_text("0:00")
         await screenshot(agent, "softphone.png")
         await screenshot(customer, "customer_call.png")

@@ -141,3 +141,24 @@ async def test_calls_are_created_found_and_ended_by_id(assets: CallAssets) -> No
     assert len(calls) == 0
     with pytest.raises(CallEnded):
         calls.create("c", "conv-c")
+
+
+async def test_a_change_of_mute_is_an_event_and_a_repeat_is_not(assets: CallAssets) -> None:
+    events: list[tuple[str, str | None, str | None]] = []
+    call = Call(
+        "c-3",
+        "conv-3",
+        ice=LOOPBACK,
+        assets=assets,
+        on_event=lambda e: events.append((e.type, e.party, e.reason)),
+    )
+    call.mute("customer", True)
+    call.mute("customer", True)
+    call.mute("agent", False)
+    call.mute("customer", False)
+    assert events == [("muted", "customer", "muted"), ("muted", "customer", "unmuted")]
+    call.set_queue_position(4)
+    assert call.queue_position == 4
+    await call.end()
+    call.set_queue_position(2)
+    assert call.queue_position == 4, "an ended call's slate is not repainted"

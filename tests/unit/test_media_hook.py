@@ -15,6 +15,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 
 from media.encoded_receive import (
     SUPPORTED_AIORTC,
@@ -149,5 +150,40 @@ async def test_keyframe_requests_on_a_sender_reach_the_callback() -> None:
         on_keyframe_request(sender, lambda: calls.append("upstream"))
         sender._send_keyframe()
         assert calls == ["upstream"]
+    finally:
+        await pc.close()
+
+
+def rtp(sequence: int, timestamp: int, data: bytes, ssrc: int = 1234) -> RtpPacket:
+    packet = RtpPacket(payload_type=96, sequence_number=sequence, timestamp=timestamp, ssrc=ssrc)
+    packet._data = data  # type: ignore[attr-defined] - what the receiver depayloads into
+    return packet
+
+
+async def test_an_audio_receiver_hands_each_packet_on_at_once() -> None:
+    pc, receiver, _sink, _hook = await receiver_with_hook()
+    try:
+        frames = vars(receiver)["_RTCRtpReceiver__jitter_buffer"]
+        added = [frames.add(rtp(s, s * 960, bytes([s]))) for s in (10, 11, 13, 12, 13, 14)]
+        # aiortc's audio jitter buffer would hold each back until four more arrived.
+        delivered = [(f.data, f.timestamp) for pli, f in added if f is not None]
+        assert [pli for pli, _ in added] == [False] * 6
+        assert delivered == [(b"\x0a", 9600), (b"\x0b", 10560), (b"\x0d", 12480), (b"\x0e", 13440)]
+        # A sender that restarted (far behind, or a new SSRC) is followed, not refused.
+        assert frames.add(rtp(5000, 1, b"r"))[1] is not None
+        assert frames.add(rtp(4000, 2, b"s"))[1] is not None
+        assert frames.add(rtp(3999, 3, b"t", ssrc=99))[1] is not None
+    finally:
+        await pc.close()
+
+
+async def test_a_video_receiver_keeps_aiortcs_jitter_buffer() -> None:
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video").receiver
+        before = vars(receiver)["_RTCRtpReceiver__jitter_buffer"]
+        EncodedReceive(receiver, Sink())
+        # Video frames span packets and may need retransmissions: reassembly stays.
+        assert vars(receiver)["_RTCRtpReceiver__jitter_buffer"] is before
     finally:
         await pc.close()

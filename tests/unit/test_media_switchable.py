@@ -189,3 +189,82 @@ async def test_video_switches_on_the_new_sources_keyframe_and_falls_back_to_the_
     track.stop()
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+async def backlogged(
+    track: SwitchableAudioTrack, hub: TrackHub, size: int, late: int = 3
+) -> list[int]:
+    """After the first frame, `late` arrive at once, then one a slot: `late` - 1 wait
+    behind each one sent (delay nothing would take back), for 3 seconds; frames of
+    `size` bytes, numbered. What the track sent."""
+    hub.push(EncodedFrame("opus", bytes([0]) * size, 0))
+    sent = [bytes(await track.recv())[0]]
+    for i in range(1, late + 1):
+        hub.push(EncodedFrame("opus", bytes([i]) * size, i * 960))
+    for i in range(late + 1, 3 * 50 + 5):
+        sent.append(bytes(await track.recv())[0])
+        hub.push(EncodedFrame("opus", bytes([i % 256]) * size, i * 960))
+    assert track.filled == 0
+    return sent
+
+
+async def test_a_backlog_that_stays_is_shed_one_quiet_frame_a_second() -> None:
+    hub = TrackHub("audio")
+    forwarder = hub.forward(maxlen=10)
+    track = SwitchableAudioTrack(forwarder)
+    sent = await backlogged(track, hub, size=3)
+    # The first second had no backlog yet; then one frame a second goes, until none waits.
+    assert track.shed == 2
+    assert forwarder.pending == 1, "only the frame just pushed"
+    # A frame was skipped each time; the order never changed.
+    assert sent == sorted(sent)
+    pushed = 3 * 50 + 5
+    assert len(sent) + track.shed + forwarder.pending == pushed
+
+
+async def test_sound_is_not_skipped_to_shed_a_small_backlog() -> None:
+    hub = TrackHub("audio")
+    forwarder = hub.forward(maxlen=10)
+    track = SwitchableAudioTrack(forwarder)
+    sent = await backlogged(track, hub, size=80)
+    assert track.shed == 0
+    assert sent == list(range(0, len(sent)))
+    assert forwarder.pending == 3
+
+
+async def test_a_large_backlog_of_sound_is_shed_too() -> None:
+    hub = TrackHub("audio")
+    forwarder = hub.forward(maxlen=10)
+    track = SwitchableAudioTrack(forwarder)
+    sent = await backlogged(track, hub, size=80, late=5)
+    # Four waiting (80 ms): one goes after the first second with it, then another; at two
+    # waiting the rest is kept (only silence would be skipped).
+    assert track.shed == 2
+    assert forwarder.pending == 3
+    assert sent == sorted(sent)
+
+
+async def test_what_piled_up_before_the_track_started_is_not_played_late() -> None:
+    hub = TrackHub("audio")
+    forwarder = hub.forward(maxlen=10)
+    track = SwitchableAudioTrack(forwarder)
+    # The sender only starts reading once its connection is up; the forwarder filled up.
+    for i in range(10):
+        hub.push(EncodedFrame("opus", bytes([i]) * 80, i * 960))
+    assert bytes(await track.recv())[0] == 9
+    assert forwarder.pending == 0
+    assert track.shed == 9
+    assert forwarder.dropped == 0, "never due to be played: not a loss"
+
+
+async def test_a_backlog_that_comes_and_goes_is_kept() -> None:
+    hub = TrackHub("audio")
+    track = SwitchableAudioTrack(hub.forward(maxlen=10))
+    for i in range(120):
+        # Every other slot the frame is late: the track waits for it, nothing piles up.
+        if i % 2 == 0:
+            hub.push(EncodedFrame("opus", bytes([i % 256]), i * 960))
+        await track.recv()
+        if i % 2 == 1:
+            hub.push(EncodedFrame("opus", bytes([i % 256]), i * 960))
+    assert track.shed == 0

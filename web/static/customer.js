@@ -126,6 +126,7 @@ function openSocket(username) {
   });
   socket.on("call.ended", onCallEndedNotice);
   socket.on("call.video_available", onVideoAvailable);
+  socket.on("call.muted", onCallMuted);
 }
 
 // --- conversation ----------------------------------------------------------------------
@@ -372,6 +373,7 @@ async function startCall(media) {
     transferTo: null,
     startedAt: null,
     muted: false,
+    agentMuted: false,
     note: "",
     busy: false,
     socketLost: false,
@@ -589,6 +591,14 @@ async function toggleMute() {
   }
 }
 
+// The agent's microphone as the server applies it (the customer hears silence meanwhile).
+function onCallMuted(payload) {
+  const call = state.call;
+  if (!payload || !callActive() || payload.call_id !== call.id || payload.party !== "agent") return;
+  call.agentMuted = Boolean(payload.muted);
+  renderCall();
+}
+
 async function videoButton() {
   const call = state.call;
   if (!callActive() || !call.id || call.busy) return;
@@ -668,7 +678,11 @@ function callTexts(call) {
     case "talking":
       return [
         `Talking to ${agentName || "an agent"}`,
-        call.transferTo ? `Transferring you to ${names.of(call.transferTo)}…` : call.muted ? "You are muted." : "",
+        call.transferTo
+          ? `Transferring you to ${names.of(call.transferTo)}…`
+          : [call.muted ? "You are muted." : "", call.agentMuted ? `${agentName || "The agent"} is muted.` : ""]
+              .filter(Boolean)
+              .join(" "),
       ];
     case "held":
       return ["On hold", `${agentName || "The agent"} put you on hold. Please stay on the line.`];
