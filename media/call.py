@@ -14,9 +14,11 @@ from media.assets import HOLD_LINES, CallAssets, waiting_lines
 from media.hub import TrackHub
 from media.ice import IceSettings
 from media.leg import Kind, Leg, NegotiationError, Party, Source
+from media.switchable import FrameSource
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
+    "BotMedia",
     "Call",
     "CallEnded",
     "CallError",
@@ -32,7 +34,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MediaMode: TypeAlias = Literal["audio", "video"]
-CallState: TypeAlias = Literal["new", "queued", "talking", "held", "ended"]
+# "bot": no agent, and an automatic handler (the digital human) speaks to the customer.
+CallState: TypeAlias = Literal["new", "bot", "queued", "talking", "held", "ended"]
 EventType: TypeAlias = Literal[
     "agent_connected",  # the first agent's media is flowing: talk time starts
     "transferred",  # the new agent's media is flowing and the previous agent's leg closed
@@ -48,6 +51,15 @@ EventType: TypeAlias = Literal[
 # Time between an agent's answer and its first audio at the server; past it, the agent's
 # leg is given up and the call goes on as it was.
 DEFAULT_CONNECT_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class BotMedia:
+    """What the customer hears and sees while a bot serves the call instead of an agent:
+    encoded sources (the digital human's voice and avatar), switched in like any other."""
+
+    audio: FrameSource
+    video: FrameSource | None = None
 
 
 class CallError(Exception):
@@ -84,6 +96,7 @@ class CallSummary:
     queued_seconds: float
     agents: tuple[str, ...]
     transfers: int
+    bot_seconds: float = 0.0
 
 
 class CallObserver(Protocol):
@@ -145,6 +158,7 @@ class Call:
         # Legs off the call whose connection is still closing; the teardown waits for them.
         self._retiring: set[Leg] = set()
         self._held = False
+        self._bot: BotMedia | None = None
         self._position: int | None = None
         self._muted: dict[Party, bool] = {"customer": False, "agent": False}
         self._observers: list[CallObserver] = []
@@ -157,6 +171,7 @@ class Call:
         self._state_since = self._created
         self._seconds: dict[CallState, float] = {
             "new": 0.0,
+            "bot": 0.0,
             "queued": 0.0,
             "talking": 0.0,
             "held": 0.0,
@@ -198,6 +213,11 @@ class Call:
 
     def muted(self, party: Party) -> bool:
         return self._muted[party]
+
+    @property
+    def bot(self) -> BotMedia | None:
+        """The bot's media the customer gets while no agent serves, if a bot serves."""
+        return self._bot
 
     @property
     def queue_position(self) -> int | None:
@@ -281,6 +301,15 @@ class Call:
         for leg in legs:
             self._emit("agent_dropped", agent_id=leg.participant_id, reason=reason)
         await asyncio.gather(*(self._retire(leg) for leg in legs))
+
+    def serve_with(self, bot: BotMedia | None) -> None:
+        """While no agent is on the call, the customer gets `bot`'s media (None: the queue
+        audio and the slate again). An agent who answers takes over from the bot at once
+        when their audio arrives, as in a transfer, and `drop_agent()` gives the customer
+        back to the bot: neither renegotiates. The caller stops the bot's sources."""
+        self._check_open()
+        self._bot = bot
+        self._settle()
 
     # ------------------------------------------------------------ hold, mute
 
@@ -455,7 +484,7 @@ class Call:
         customer, agent = self._customer, self._agent
         if customer is not None:
             customer.route("audio", self._customer_audio(agent))
-            customer.route("video", None if agent is None else self.heard("agent", "video"))
+            customer.route("video", self._customer_video(agent))
             customer.show_on_slate(self._customer_slate(agent))
         # The incoming agent hears the customer at once: a transfer can be warm.
         for leg in (agent, self._incoming):
@@ -468,9 +497,18 @@ class Call:
             except Exception:
                 logger.exception("%r: observer %r failed", self, observer)
 
+    def _customer_video(self, agent: Leg | None) -> Source:
+        if agent is not None:
+            return self.heard("agent", "video")
+        if self._bot is not None and not self._held:
+            return self._bot.video
+        return None
+
     def _customer_slate(self, agent: Leg | None) -> tuple[str, ...]:
         if self._held:
             return HOLD_LINES
+        if agent is None and self._bot is not None:
+            return ()  # shown only should the bot's picture end
         if agent is None:
             return waiting_lines(self._position)
         # Talking to an agent who sends no video: the plain slate.
@@ -480,7 +518,7 @@ class Call:
         if self._held:
             return self._hold
         if agent is None:
-            return self._queue
+            return self._bot.audio if self._bot is not None else self._queue
         return self.heard("agent", "audio")
 
     def _account(self) -> None:
@@ -495,7 +533,7 @@ class Call:
         elif self._held:
             self._state = "held"
         elif self._agent is None:
-            self._state = "queued"
+            self._state = "queued" if self._bot is None else "bot"
         else:
             self._state = "talking"
 
@@ -516,6 +554,7 @@ class Call:
         legs = [leg for leg in (self._customer, self._agent, self._incoming) if leg is not None]
         legs += self._retiring
         self._customer = self._agent = self._incoming = None
+        self._bot = None
         results = await asyncio.gather(*(leg.close() for leg in legs), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
@@ -531,6 +570,7 @@ class Call:
             queued_seconds=round(self._seconds["queued"], 3),
             agents=tuple(self._agents),
             transfers=self._transfers,
+            bot_seconds=round(self._seconds["bot"], 3),
         )
         self._summary = summary
         if self._on_ended is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -29,7 +29,13 @@ from media.frames import (
 )
 from media.timeline import ContinuousTimeline
 
-__all__ = ["FrameSource", "SwitchableAudioTrack", "SwitchableVideoTrack"]
+__all__ = [
+    "FrameSource",
+    "KeyframeSource",
+    "PolledSource",
+    "SwitchableAudioTrack",
+    "SwitchableVideoTrack",
+]
 
 _FRAME_SECONDS = OPUS_FRAME_SAMPLES / 48_000
 # A packet may go out this much before its slot (a source that is a little early, or a
@@ -63,6 +69,24 @@ class FrameSource(Protocol):
     """
 
     async def next_frame(self) -> EncodedFrame: ...
+
+
+@runtime_checkable
+class PolledSource(Protocol):
+    """A source that can say at once whether a frame is ready (`EncodedAudioLoop`, the
+    digital human's `OpusVoiceSource`): the audio track then needs no timed wait, which
+    costs a timer and a task switch per 20 ms. May raise `MediaStreamError` (ended)."""
+
+    def next_frame_nowait(self) -> EncodedFrame | None: ...
+
+
+@runtime_checkable
+class KeyframeSource(Protocol):
+    """A video source that can be asked for a keyframe (a `Forwarder` asks upstream, the
+    digital human's `Vp8AvatarSource` encodes one): needed to switch to it, or after a
+    receiver lost a picture."""
+
+    def request_keyframe(self) -> None: ...
 
 
 class SwitchableAudioTrack(MediaStreamTrack):
@@ -111,7 +135,7 @@ class SwitchableAudioTrack(MediaStreamTrack):
         if self._forwarder is not None:
             self._forwarder.catch_up(keep=1)
             self._poll = self._forwarder.poll_frame
-        elif isinstance(source, EncodedAudioLoop):
+        elif isinstance(source, PolledSource):
             self._poll = source.next_frame_nowait
         else:
             self._poll = None
@@ -135,7 +159,7 @@ class SwitchableAudioTrack(MediaStreamTrack):
         early = self._due - _AHEAD - now
         if early > 0:
             await asyncio.sleep(early)
-        frame = self._poll() if self._poll is not None else None
+        frame = self._poll_now()
         if frame is None:
             frame = await self._take(self._due + _LATE - loop.time())
         if self._forwarder is not None:
@@ -171,6 +195,20 @@ class SwitchableAudioTrack(MediaStreamTrack):
             return behind
         return frame
 
+    def _poll_now(self) -> EncodedFrame | None:
+        poll = self._poll
+        if poll is None:
+            return None
+        try:
+            return poll()
+        except MediaStreamError:
+            self._ended(self._source)
+            return None
+
+    def _ended(self, source: FrameSource | None) -> None:
+        if self._source is source:
+            self._source = self._poll = self._forwarder = None
+
     async def _take(self, wait: float) -> EncodedFrame | None:
         source = self._source
         if source is None:
@@ -181,8 +219,7 @@ class SwitchableAudioTrack(MediaStreamTrack):
         except TimeoutError:
             return None
         except MediaStreamError:
-            if self._source is source:
-                self._source = self._poll = self._forwarder = None
+            self._ended(source)
             return None
 
 
@@ -228,6 +265,7 @@ class SwitchableVideoTrack(MediaStreamTrack):
             self._pending = target
             if isinstance(target, Forwarder):
                 target.catch_up(keep=0)
+            if isinstance(target, KeyframeSource):
                 target.request_keyframe()
         self._forget_unused()
         if self._changed is not None:
@@ -238,7 +276,7 @@ class SwitchableVideoTrack(MediaStreamTrack):
 
         Wire it to the sender with `media.encoded_receive.on_keyframe_request`.
         """
-        if isinstance(self._current, Forwarder):
+        if isinstance(self._current, KeyframeSource):
             self._current.request_keyframe()
 
     async def recv(self) -> EncodedPacket:
@@ -270,7 +308,7 @@ class SwitchableVideoTrack(MediaStreamTrack):
         finally:
             changed_wait.cancel()
             self._changed = None
-        if not done and isinstance(self._pending, Forwarder):
+        if not done and isinstance(self._pending, KeyframeSource):
             self._pending.request_keyframe()
         pending = self._pending
         if pending is not None and self._finished(pending):

@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 import av
 from aiortc.mediastreams import MediaStreamError
@@ -24,14 +25,16 @@ from media.call import Call
 from media.hub import TrackHub
 from media.leg import Party
 from media.speech.pcm import chunk_from_frame
-from media.speech.ports import Segment, SpeechToText, SttStream
+from media.speech.ports import Segment, SpeechOnsets, SpeechToText, SttStream
 from media.tap import DecodingTap
 
-__all__ = ["CallTranscriber", "SegmentSink"]
+__all__ = ["CallTranscriber", "SegmentSink", "SpeechStartSink"]
 
 logger = logging.getLogger(__name__)
 
 SegmentSink = Callable[[str, Segment], Awaitable[None]]
+# (speaker, seconds of speech heard by then): an utterance started (barge-in listens).
+SpeechStartSink = Callable[[str, float], None]
 
 _PARTIES: tuple[Party, ...] = ("customer", "agent")
 # How long the end of a call waits for the last words' final segments.
@@ -52,10 +55,17 @@ class _Speaker:
 class CallTranscriber:
     """Transcribes both parties of `call` into `on_segment` until the call ends."""
 
-    def __init__(self, call: Call, stt: SpeechToText, on_segment: SegmentSink) -> None:
+    def __init__(
+        self,
+        call: Call,
+        stt: SpeechToText,
+        on_segment: SegmentSink,
+        on_speech_start: SpeechStartSink | None = None,
+    ) -> None:
         self._call = call
         self._stt = stt
         self._on_segment = on_segment
+        self._on_speech_start = on_speech_start
         self._speakers: dict[Party, _Speaker] = {}
         self._retired: list[_Speaker] = []
         self._started = False
@@ -132,6 +142,8 @@ class CallTranscriber:
 
     def _open(self, label: str) -> _Speaker:
         stream = self._stt.open_stream(label)
+        if self._on_speech_start is not None and isinstance(stream, SpeechOnsets):
+            stream.on_speech_start(partial(self._on_speech_start, label))
         return _Speaker(label, stream, asyncio.ensure_future(self._read(label, stream)))
 
     def _retire(self, speaker: _Speaker) -> None:

@@ -22,10 +22,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol
 
 from media.digital_human.voice import Utterance, VoiceOutput
-from media.speech.ports import Segment, SttStream
+from media.speech.ports import Segment, SpeechOnsets, SttStream
 
 __all__ = [
     "BargeIn",
@@ -55,13 +55,6 @@ class Brain(Protocol):
     """What the chat bot is to the voice bot (the lead's adapter; framework-free)."""
 
     async def answer(self, text: str) -> str | VoiceReply: ...
-
-
-@runtime_checkable
-class SpeechOnsets(Protocol):
-    """A speech-to-text stream that reports when speech starts (`TranscribingStream`)."""
-
-    def on_speech_start(self, listener: Callable[[float], None]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

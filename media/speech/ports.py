@@ -8,15 +8,16 @@ is the usual one.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "FRAME_SAMPLES",
     "SAMPLE_RATE",
     "AudioChunk",
     "Segment",
+    "SpeechOnsets",
     "SpeechToText",
     "SttStream",
     "TextToSpeech",
@@ -86,6 +87,13 @@ class SttStream(Protocol):
         """Abandon the stream: stop working now, no further segments."""
 
     def __aiter__(self) -> AsyncIterator[Segment]: ...
+
+
+@runtime_checkable
+class SpeechOnsets(Protocol):
+    """A speech-to-text stream that reports when speech starts (`TranscribingStream`)."""
+
+    def on_speech_start(self, listener: Callable[[float], None]) -> None: ...
 
 
 class SpeechToText(Protocol):

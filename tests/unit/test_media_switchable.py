@@ -268,3 +268,47 @@ async def test_a_backlog_that_comes_and_goes_is_kept() -> None:
         if i % 2 == 1:
             hub.push(EncodedFrame("opus", bytes([i % 256]), i * 960))
     assert track.shed == 0
+
+
+class Polled:
+    """A source with a frame always ready (like the digital human's voice), counting how
+    it was read, that can end."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+        self.waits = 0
+        self.ended = False
+        self.keyframes = 0
+
+    def next_frame_nowait(self) -> EncodedFrame:
+        if self.ended:
+            raise MediaStreamError
+        self.polls += 1
+        return EncodedFrame("opus", b"P", 0)
+
+    async def next_frame(self) -> EncodedFrame:
+        self.waits += 1
+        return self.next_frame_nowait()
+
+    def request_keyframe(self) -> None:
+        self.keyframes += 1
+
+
+async def test_any_source_that_can_be_polled_is_taken_without_a_timed_wait() -> None:
+    source = Polled()
+    track = SwitchableAudioTrack(source)
+    packets = await collect(track, 5)
+    assert [p for _, _, p in packets] == [b"P"] * 5
+    assert source.polls == 5 and source.waits == 0
+    source.ended = True
+    packets = await collect(track, 3)
+    assert all(p != b"P" for _, _, p in packets), "an ended source gives way to the filler"
+    assert track.source is None
+
+
+async def test_a_video_switch_asks_any_keyframe_source_for_one() -> None:
+    source = Polled()
+    track = SwitchableVideoTrack(idle=EncodedSlate.render(64, 48, fps=50.0))
+    track.switch(source)  # audio frames do for counting requests
+    assert source.keyframes == 1
+    track.stop()
