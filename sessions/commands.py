@@ -18,6 +18,7 @@ __all__ = [
     "Escalate",
     "FileTicket",
     "HandBack",
+    "HandOver",
     "HoldCall",
     "MarkRead",
     "OpenChannel",
@@ -76,6 +77,16 @@ class HandBack:
     actor: str
     to: str = "bot"
     note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HandOver:
+    """One automatic handler passes the conversation to another: the text bot to the
+    digital human when a call starts, and back when the call ends."""
+
+    actor: str
+    to: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +239,7 @@ Command: TypeAlias = (
     | Escalate
     | AssignAgent
     | HandBack
+    | HandOver
     | Transfer
     | CloseConversation
     | MarkRead

@@ -21,6 +21,7 @@ from sessions.commands import (
     Escalate,
     FileTicket,
     HandBack,
+    HandOver,
     HoldCall,
     MarkRead,
     OpenChannel,
@@ -70,6 +71,8 @@ def decide(state: ConversationState, command: Command, now: datetime) -> list[Ne
             return _assign(state, command, now)
         case HandBack():
             return _hand_back(state, command, now)
+        case HandOver():
+            return _hand_over(state, command, now)
         case Transfer():
             return _transfer(state, command, now)
         case CloseConversation():
@@ -145,7 +148,11 @@ def _escalate(state: ConversationState, command: Escalate, now: datetime) -> lis
     actor = command.actor
     if actor.startswith("customer:"):
         _require_customer(state, actor)
-    elif actor not in _AUTOMATIC_ACTORS and actor != "system":
+    elif actor in _AUTOMATIC_ACTORS:
+        if state.handler != _AUTOMATIC_ACTORS[actor]:
+            # E.g. the digital human's call ended and the text bot took the chat back.
+            raise DomainError("invalid_state", f"{actor} no longer serves {state.id}")
+    elif actor != "system":
         raise DomainError("forbidden", f"{actor} may not escalate {state.id}")
     if state.handler == QUEUE:
         raise DomainError("invalid_state", "already waiting for an agent")
@@ -170,6 +177,19 @@ def _hand_back(state: ConversationState, command: HandBack, now: datetime) -> li
         _switch(state.handler, command.to, "handback", command.actor, now, context),
         *_call_follows(state, command.to, command.actor, now),
     ]
+
+
+def _hand_over(state: ConversationState, command: HandOver, now: datetime) -> list[NewEvent]:
+    if not _is_authority(command.actor):
+        raise DomainError("forbidden", f"{command.actor} may not hand {state.id} over")
+    if command.to not in (BOT, DIGITAL_HUMAN):
+        raise DomainError("invalid_payload", f"to: cannot hand over to {command.to!r}")
+    if state.handler not in (BOT, DIGITAL_HUMAN):
+        # A person (or the queue) serves: only they hand back.
+        raise DomainError("invalid_state", f"no automatic handler serves {state.id}")
+    if state.handler == command.to:
+        return []
+    return [_switch(state.handler, command.to, command.reason, command.actor, now)]
 
 
 def _transfer(state: ConversationState, command: Transfer, now: datetime) -> list[NewEvent]:

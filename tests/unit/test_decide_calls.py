@@ -307,3 +307,37 @@ def test_the_last_words_are_logged_even_after_the_call_and_conversation_ended() 
     assert state.status == "closed"
     _, new = run(state, segment(text="thanks, bye"))
     assert types(new) == ["transcript.segment"]
+
+
+def test_the_digital_human_takes_a_call_from_the_bot_in_one_switch_and_hands_it_back() -> None:
+    state = calling(started())
+    assert state.handler == "bot"
+    state, new = run(state, c.HandOver("system", "digital_human", "call"))
+    assert types(new) == ["handler.changed"]
+    assert new[0].data == {"from": "bot", "to": "digital_human", "reason": "call"}
+    assert state.handler == "digital_human"
+    assert run(state, c.HandOver("system", "digital_human", "call"))[1] == []
+    # Its escalation carries the call; the text bot's words are stale meanwhile.
+    assert refused(state, c.SendMessage("bot", "hello")) == "invalid_state"
+    assert refused(state, c.Escalate("bot", "customer_request")) == "invalid_state"
+    queued, new = run(state, c.Escalate("digital_human", "customer_request", "payments"))
+    assert new[0].data["from"] == "digital_human"
+    assert new[0].data["context"]["call"] == {"call_id": "k1", "media": "audio"}
+    state, new = run(state, c.HandOver("system", "bot", "call_ended"))
+    assert new[0].data == {"from": "digital_human", "to": "bot", "reason": "call_ended"}
+    assert refused(queued, c.HandOver("system", "digital_human", "call")) == "invalid_state"
+
+
+def test_only_the_system_hands_between_automatic_handlers() -> None:
+    state = calling(started())
+    assert refused(state, c.HandOver(ALICE, "digital_human", "call")) == "forbidden"
+    assert refused(state, c.HandOver("digital_human", "digital_human", "call")) == "forbidden"
+    assert refused(state, c.HandOver("system", "agent:anna", "call")) == "invalid_payload"
+
+
+def test_an_agent_hands_a_call_back_to_the_digital_human() -> None:
+    state, new = run(talking(), c.HandBack(ANNA, "digital_human"))
+    assert types(new) == ["handler.changed", "call.transferred"]
+    assert new[0].data["to"] == "digital_human"
+    assert state.handler == "digital_human"
+    assert state.call is not None and state.call.agent is None
