@@ -20,6 +20,7 @@ from gateway.calls_api import call_routes
 from gateway.context import Services
 from gateway.delivery import Delivery
 from gateway.demo import seed_demo
+from gateway.digital_human import DigitalHumans
 from gateway.llm_openai import OpenAIChatLLM
 from gateway.namespaces import AgentNamespace, CustomerNamespace, SupervisorNamespace
 from gateway.notifier import SocketNotifier
@@ -40,8 +41,10 @@ from handoff.selfservice import DemoBank, SelfService
 from handoff.tickets.desk import TicketDesk
 from handoff.understanding.answers import load_answers
 from handoff.understanding.routes import load_routes
+from media.digital_human.config import AvatarConfig
 from media.ice import IceSettings
 from media.speech.config import SpeechConfig
+from media.speech.factory import Speech
 from sessions.leases import LocalLeases
 from sessions.locks import LocalLocks
 from sessions.memory_store import MemoryStore
@@ -83,7 +86,9 @@ def _store(settings: Settings, checks: dict[str, Callable[[], Awaitable[None]]])
     return store
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, speech_engines: Speech | None = None) -> web.Application:
+    """The server. `speech_engines`: engines to use as they are (a bank's own, tests'
+    fakes) instead of loading the configured ones."""
     checks: dict[str, Callable[[], Awaitable[None]]] = {}
     store = _store(settings, checks)
     leases = (
@@ -170,9 +175,23 @@ def create_app(settings: Settings) -> web.Application:
     async def emit_to(event: str, data: dict[str, Any], to: str | list[str], ns: str) -> None:
         await sio.emit(event, data, to=to, namespace=ns)
 
+    speaks = settings.transcripts or settings.calls_first == "digital_human"
     speech = SpeechRuntime(
-        SpeechConfig.from_env() if settings.calls_enabled and settings.transcripts else None,
+        SpeechConfig.from_env() if settings.calls_enabled and speaks else None,
         transcribe=settings.transcripts,
+        engines=speech_engines if settings.calls_enabled else None,
+    )
+    digital_humans = DigitalHumans(
+        enabled=settings.calls_enabled and settings.calls_first == "digital_human",
+        speech=speech,
+        bot=BankingBot(
+            bot.knowledge,
+            intents=intents,
+            max_misunderstandings=settings.call_max_misunderstandings,
+        ),
+        conversations=conversations,
+        clock=utc_now,
+        avatar=AvatarConfig.from_env(),
     )
     signaling = CallSignaling(
         _call_settings(settings),
@@ -183,6 +202,7 @@ def create_app(settings: Settings) -> web.Application:
         emit=emit_to,
         clock=utc_now,
         speech=speech,
+        digital_humans=digital_humans,
     )
     services = Services(
         settings=settings,

@@ -284,7 +284,7 @@ class AgentNamespace(_Namespace):
         return await self._execute(
             principal,
             command.conversation_id,
-            commands.HandBack(principal.actor, note=command.note),
+            commands.HandBack(principal.actor, to=command.to, note=command.note),
             command.key,
         )
 

@@ -125,6 +125,9 @@ class Handback(_Command):
     key: Key
     conversation_id: ConversationId
     note: Note | None = None
+    # "digital_human": the call goes back to it (the chat to the text bot when the call
+    # ends); "bot": the text bot, or on a call the digital human when this node runs one.
+    to: Literal["bot", "digital_human"] = "bot"
 
 
 class Transfer(_Command):

@@ -158,6 +158,19 @@ class Settings(BaseSettings):
         description="Live transcripts of every call (needs the speech extra; engines are "
         "chosen by TANDEM_STT_* / TANDEM_TTS_*).",
     )
+    calls_first: Literal["digital_human", "queue"] = Field(
+        "digital_human",
+        description="Who answers a call while the bot serves the conversation: the digital "
+        "human (needs the speech extra; without it calls go to the queue, and the log says "
+        "why) or the queue. Chat is always answered by the text bot.",
+    )
+    call_max_misunderstandings: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Misunderstood questions in a row after which the digital human hands "
+        "the call to a person (the next one goes to the queue).",
+    )
     recordings_dir: Path = Field(
         Path("recordings"), description="Where call recordings are written (./recordings)."
     )

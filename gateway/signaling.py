@@ -31,6 +31,7 @@ from typing import Any
 from gateway import schemas
 from gateway.access import check_can_read
 from gateway.auth import Principal
+from gateway.digital_human import DigitalHumans
 from gateway.notifier import agent_room, conversation_room
 from gateway.speech import SpeechRuntime
 from handoff.conductor import Conductor
@@ -57,7 +58,7 @@ from sessions import commands
 from sessions.decide import decide
 from sessions.errors import DomainError
 from sessions.events import Event
-from sessions.handlers import NONE, agent_of, is_automatic
+from sessions.handlers import BOT, DIGITAL_HUMAN, NONE, agent_of, is_automatic
 from sessions.masking import mask
 from sessions.service import CommandOutcome, ConversationService, utc_now
 from sessions.state import ConversationState
@@ -125,9 +126,11 @@ class CallSignaling:
         emit: Emit,
         clock: Callable[[], datetime] = utc_now,
         speech: SpeechRuntime | None = None,
+        digital_humans: DigitalHumans | None = None,
     ) -> None:
         self._settings = settings
         self._speech = speech
+        self._digital_humans = digital_humans
         self._conversations = conversations
         self._router = router
         self._conductor = conductor
@@ -157,6 +160,8 @@ class CallSignaling:
         if self._settings.enabled and self._building is None:
             self._building = asyncio.ensure_future(asyncio.to_thread(CallAssets.build))
             self._spawn(self._follow_queue())
+            if self._digital_humans is not None:
+                self._digital_humans.start()
 
     async def ready(self) -> Calls:
         """The calls, once the assets are built (the first call may wait for them)."""
@@ -179,6 +184,10 @@ class CallSignaling:
         return self._calls
 
     @property
+    def digital_humans(self) -> DigitalHumans | None:
+        return self._digital_humans
+
+    @property
     def calls(self) -> Calls:
         """The live calls (available once the first call, or `ready()`, built them)."""
         if self._calls is None:
@@ -197,6 +206,8 @@ class CallSignaling:
         if endings:
             await asyncio.wait(endings, timeout=_FINISH_GRACE_SECONDS)
         await self._runner.close()
+        if self._digital_humans is not None:
+            await self._digital_humans.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -423,19 +434,12 @@ class CallSignaling:
             if (agent := agent_of(state.handler)) is not None:
                 await self._ring(call, agent, state)
             elif is_automatic(state.handler):
-                # The bot takes no calls: to the queue, as if the customer asked for a
-                # person (the offer's context carries the call).
-                try:
-                    await self._conductor.request_agent(
-                        call.conversation_id,
-                        event.actor,
-                        f"{call.call_id}:queue",
-                        f"The customer is calling ({call.media}).",
-                    )
-                except DomainError as error:
-                    log.info("call %s not queued: %s", call.call_id, error.message)
+                await self._to_digital_human(call, state, event.actor, "call")
             return
         to = str(event.data["to"]) if event.type == "handler.changed" else NONE
+        dh = self._digital_humans.session(call.call_id) if self._digital_humans else None
+        if dh is not None and to != DIGITAL_HUMAN:
+            dh.step_aside()
         if to == NONE:
             await call.end("conversation_closed")
         elif (agent := agent_of(to)) is not None:
@@ -443,11 +447,70 @@ class CallSignaling:
                 # The previous agent talks on until this one answers (make before break).
                 await self._ring(call, agent, state)
         else:
-            # To a queue or back to the bot: the agent leaves the call, the customer
-            # hears the queue audio meanwhile.
+            if to == DIGITAL_HUMAN:
+                # Its voice is current before the agent leaves: no queue audio between.
+                await self._serve_with_digital_human(call, state, event.actor)
+            elif to == BOT:
+                # The text bot serves the chat; on a call, the digital human stands in.
+                await self._to_digital_human(call, state, event.actor, "call")
+            # To a queue or back to an automatic handler: the agent leaves the call, the
+            # customer hears the queue audio (or the digital human) meanwhile.
             if call.held:
                 call.unhold()
             await call.drop_agent(str(event.data.get("reason") or "handler_changed"))
+
+    async def _to_digital_human(
+        self, call: Call, state: ConversationState, actor: str, reason: str
+    ) -> None:
+        """An automatic handler has a call: the digital human takes it (one logged
+        switch), or, when it cannot, the queue does, as if the customer asked for a
+        person (the offer's context carries the call)."""
+        if self._digital_humans is not None and state.handler in (BOT, DIGITAL_HUMAN):
+            session = await self._digital_humans.take(call, state)
+            if session is not None:
+                if state.handler == DIGITAL_HUMAN:
+                    session.serve()
+                    return
+                try:
+                    await self._conversations.execute(
+                        call.conversation_id,
+                        commands.HandOver("system", DIGITAL_HUMAN, reason),
+                        actor="system",
+                        key=f"{call.call_id}:digital_human:{state.last_seq}",
+                    )
+                    return
+                except DomainError as error:
+                    log.info("call %s: no digital human: %s", call.call_id, error.message)
+        try:
+            await self._conductor.request_agent(
+                call.conversation_id,
+                actor,
+                f"{call.call_id}:queue:{state.last_seq}",
+                f"The customer is calling ({call.media}).",
+            )
+        except DomainError as error:
+            log.info("call %s not queued: %s", call.call_id, error.message)
+
+    async def _serve_with_digital_human(
+        self, call: Call, state: ConversationState, actor: str
+    ) -> None:
+        session = None
+        if self._digital_humans is not None:
+            session = await self._digital_humans.take(call, state)
+        if session is not None:
+            session.serve()
+            return
+        # Handed back to a digital human this node cannot run: a person, rather than
+        # a customer left listening to nobody.
+        try:
+            await self._conductor.request_agent(
+                call.conversation_id,
+                "system",
+                f"{call.call_id}:queue:{state.last_seq}",
+                "The digital human cannot take this call.",
+            )
+        except DomainError as error:
+            log.info("call %s not queued: %s", call.call_id, error.message)
 
     async def _ring(self, call: Call, agent_id: str, state: ConversationState) -> None:
         person = await self._directory.get(state.customer_id)
@@ -535,6 +598,8 @@ class CallSignaling:
     async def _finish(self, summary: CallSummary) -> CommandOutcome | None:
         """Log the recording and the call's end; tell both sides; free the agents."""
         call_id, cid = summary.call_id, summary.conversation_id
+        if self._digital_humans is not None:
+            await self._digital_humans.release(call_id)
         if (recorder := self._recorders.pop(call_id, None)) is not None:
             try:
                 info = await recorder.stop()
@@ -579,6 +644,15 @@ class CallSignaling:
                 )
             except DomainError as error:
                 log.warning("call %s: its end was not logged: %s", call_id, error.message)
+            # The chat goes back to the text bot (a no-op unless the digital human still
+            # serves; refused when a person or the queue does: they keep it).
+            with contextlib.suppress(DomainError):
+                await self._conversations.execute(
+                    cid,
+                    commands.HandOver("system", BOT, "call_ended"),
+                    actor="system",
+                    key=f"{call_id}:bot",
+                )
         agents = self._agents_on.pop(call_id, set()) | set(summary.agents)
         if self._closing:
             return outcome  # the router and the sockets are shutting down too
@@ -669,13 +743,21 @@ class CallSignaling:
 
     def _transcribe(self, call: Call) -> None:
         """Live transcripts of `call`, when speech recognition runs on this node: partials
-        go to the agents following the conversation as they come, finals into the log."""
-        stt = self._speech.transcriber if self._speech is not None else None
-        if stt is None:
+        go to the agents following the conversation as they come, finals into the log.
+        The digital human, when it may serve the call, hears the customer through it."""
+        stt = self._speech.stt if self._speech is not None else None
+        logs = self._speech is not None and self._speech.transcriber is not None
+        dh = self._digital_humans
+        hears = dh is not None and stt is not None and dh.listen(call)
+        if stt is None or not (logs or hears):
             return
         cid, call_id = call.conversation_id, call.call_id
 
         async def deliver(speaker: str, segment: Segment) -> None:
+            if hears and dh is not None:
+                dh.heard(call_id, speaker, segment)
+            if not logs:
+                return
             if not segment.is_final:
                 data = {
                     "conversation_id": cid,
@@ -700,7 +782,8 @@ class CallSignaling:
             except DomainError as error:
                 log.warning("transcript of %s in %s not logged: %s", speaker, call_id, error)
 
-        CallTranscriber(call, stt, deliver).start()
+        started = partial(dh.speech_started, call_id) if hears and dh is not None else None
+        CallTranscriber(call, stt, deliver, started).start()
 
     def _remember(self, key: tuple[str, str], reply: Reply) -> None:
         self._replies[key] = reply

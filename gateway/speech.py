@@ -23,15 +23,19 @@ log = logging.getLogger("tandem.speech")
 class SpeechRuntime:
     """Speech-to-text and text-to-speech, once loaded (either may stay None)."""
 
-    def __init__(self, config: SpeechConfig | None, *, transcribe: bool) -> None:
+    def __init__(
+        self, config: SpeechConfig | None, *, transcribe: bool, engines: Speech | None = None
+    ) -> None:
         # None: speech is off altogether (e.g. calls are disabled on this node).
         self._config = config
         self._transcribe = transcribe
-        self._speech: Speech | None = None
+        # Engines the composition root was given (a bank's own, or tests' fakes): used
+        # as they are, nothing is loaded.
+        self._speech: Speech | None = engines
         self._loading: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        if self._config is not None and self._loading is None:
+        if self._config is not None and self._loading is None and self._speech is None:
             self._loading = asyncio.create_task(self._load(), name="speech-load")
 
     async def wait_ready(self) -> bool:
@@ -53,7 +57,7 @@ class SpeechRuntime:
         return self.stt if self._transcribe else None
 
     def status(self) -> dict[str, object]:
-        if self._config is None:
+        if self._config is None and self._speech is None:
             return {"speech": "off"}
         if self._speech is None:
             return {"speech": "loading"}

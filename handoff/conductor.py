@@ -94,7 +94,9 @@ class Conductor:
     async def _react(self, event: Event) -> None:
         await self._router.observe(event)
         if event.type == "handler.changed" and event.data["to"] == BOT:
-            if not await self._claim(event):
+            if event.data["reason"] == "call_ended" or not await self._claim(event):
+                # After a call with the digital human the chat bot takes over quietly:
+                # the customer was just talking to it.
                 return
             history = await self._service.history(event.conversation_id)
             returning = event.data["reason"] != "start"

@@ -172,6 +172,9 @@ def _hand_back(state: ConversationState, command: HandBack, now: datetime) -> li
     _require_serving_agent(state, command.actor)
     if command.to not in (BOT, DIGITAL_HUMAN):
         raise DomainError("invalid_payload", f"to: cannot hand back to {command.to!r}")
+    if command.to == DIGITAL_HUMAN and state.call is None:
+        # It speaks on calls only: a chat would be left with nobody answering.
+        raise DomainError("invalid_state", "the digital human serves calls: there is none")
     context = {"note": command.note} if command.note else None
     return [
         _switch(state.handler, command.to, "handback", command.actor, now, context),

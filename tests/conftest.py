@@ -23,6 +23,8 @@ import pytest
 # not load the speech engines or transcribe calls unless a test asks for it: Whisper on
 # every test call would cost seconds of CPU each.
 os.environ.setdefault("TANDEM_TRANSCRIPTS", "false")
+# Calls go to the queue as they did before the digital human, unless a test asks for it.
+os.environ.setdefault("TANDEM_CALLS_FIRST", "queue")
 
 DATABASE_URL = os.environ.get(
     "TANDEM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"

@@ -17,6 +17,7 @@ from gateway.api import SERVICES
 from gateway.app import create_app
 from gateway.context import Services
 from gateway.settings import Settings
+from media.speech.factory import Speech
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -59,7 +60,7 @@ class RunningServer:
             await self.services.conductor.idle()
 
 
-async def start_server(**overrides: Any) -> RunningServer:
+async def start_server(*, speech_engines: Speech | None = None, **overrides: Any) -> RunningServer:
     values: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": 0,
@@ -69,7 +70,7 @@ async def start_server(**overrides: Any) -> RunningServer:
         "log_level": "WARNING",
     }
     values.update(overrides)
-    app = create_app(Settings(**values))
+    app = create_app(Settings(**values), speech_engines=speech_engines)
     runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -341,3 +341,7 @@ def test_an_agent_hands_a_call_back_to_the_digital_human() -> None:
     assert new[0].data["to"] == "digital_human"
     assert state.handler == "digital_human"
     assert state.call is not None and state.call.agent is None
+
+
+def test_a_chat_without_a_call_is_not_handed_to_the_digital_human() -> None:
+    assert refused(served_by(), c.HandBack(ANNA, "digital_human")) == "invalid_state"
