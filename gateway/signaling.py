@@ -450,7 +450,7 @@ class CallSignaling:
             if to == DIGITAL_HUMAN:
                 # Its voice is current before the agent leaves: no queue audio between.
                 await self._serve_with_digital_human(call, state, event.actor)
-            elif to == BOT:
+            elif to == BOT and self._digital_humans and not self._digital_humans.unavailable():
                 # The text bot serves the chat; on a call, the digital human stands in.
                 await self._to_digital_human(call, state, event.actor, "call")
             # To a queue or back to an automatic handler: the agent leaves the call, the
