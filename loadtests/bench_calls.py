@@ -189,7 +189,7 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
                 proc.wait(timeout=5)
 
 
-def start_server(name: str, recordings: Path) -> Server:
+def start_server(name: str, recordings: Path, *, transcripts: bool = False) -> Server:
     port = free_port()
     if name == "bare":
         cmd = [sys.executable, str(HERE / "bare_media_relay.py"), "--port", str(port)]
@@ -207,6 +207,10 @@ def start_server(name: str, recordings: Path) -> Server:
             # (tens of CPU-seconds when its cache is cold): it would be counted as the
             # calls' CPU. Calls do not use it; the bot falls back on its knowledge search.
             "TANDEM_UNDERSTANDING": "false",
+            # Live transcription decodes and runs speech detection on every party's audio:
+            # a feature with a cost of its own (``--transcripts`` measures it), not the relay.
+            "TANDEM_TRANSCRIPTS": "true" if transcripts else "false",
+            "TANDEM_CALLS_FIRST": "queue",
             "TANDEM_RECORDINGS_DIR": str(recordings),
         }
     print(f"[{name}] starting: {' '.join(cmd)}", flush=True)
@@ -747,7 +751,7 @@ def plans(args: argparse.Namespace, target: str) -> list[Plan]:
 
 
 async def run_target(bench: Bench, target: str, recordings: Path) -> dict[str, Any]:
-    server = start_server(target, recordings)
+    server = start_server(target, recordings, transcripts=bench.args.transcripts)
     out: dict[str, Any] = {"errors": []}
     try:
         for plan in plans(bench.args, target):
@@ -822,6 +826,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS))
     parser.add_argument("--media", nargs="+", choices=MEDIA, default=list(MEDIA))
     parser.add_argument("--quick", action="store_true", help="smoke run: few calls, short")
+    parser.add_argument(
+        "--transcripts", action="store_true", help="Tandem transcribes every call (off)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.quick:

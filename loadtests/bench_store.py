@@ -109,7 +109,11 @@ async def main(args: argparse.Namespace) -> int:
 
         async def postgres() -> SessionStore:
             return await PostgresStore.open(
-                DATABASE_URL, schema=schema, migrate_on_start=True, max_size=args.pool
+                DATABASE_URL,
+                schema=schema,
+                migrate_on_start=True,
+                max_size=args.pool,
+                writers=args.writers,
             )
 
         results["postgres"] = await measure("postgres", postgres, args)
@@ -144,6 +148,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--conversations", type=int, default=1000)
     parser.add_argument("--per-conversation", type=int, default=5)
     parser.add_argument("--pool", type=int, default=10, help="PostgreSQL pool size")
+    parser.add_argument(
+        "--writers", type=int, default=1, help="append batches in flight (TANDEM_DATABASE_WRITERS)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     return parser.parse_args(argv)
 
