@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeAlias, cast, get_args
 
+from media.speech.background import DEFAULT_NICE
+
 __all__ = ["SpeechConfig", "SttEngine", "TtsEngine"]
 
 SttEngine: TypeAlias = Literal["whisper", "off"]
@@ -22,6 +24,9 @@ class SpeechConfig:
     # Any faster-whisper (CTranslate2) model directory.
     stt_model_dir: Path | None = None
     stt_threads: int = min(2, os.cpu_count() or 1)
+    # How much lower than the media speech recognition runs (0-19, Linux nice; 0: the
+    # same priority). Media first: a transcript can be late, a call's audio cannot.
+    stt_nice: int = DEFAULT_NICE
     # Words Whisper should expect ("card, transfer, balance"); None: no prompt.
     stt_prompt: str | None = None
     tts_engine: TtsEngine = "piper"
@@ -38,6 +43,8 @@ class SpeechConfig:
             raise ValueError(f"tts_engine must be one of {get_args(TtsEngine)}")
         if self.stt_threads < 1 or self.tts_threads < 1:
             raise ValueError("threads must be at least 1")
+        if not 0 <= self.stt_nice <= 19:
+            raise ValueError("stt_nice must be between 0 and 19")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SpeechConfig:
@@ -57,6 +64,7 @@ class SpeechConfig:
             stt_engine=cast(SttEngine, env.get("TANDEM_STT_ENGINE", defaults.stt_engine).lower()),
             stt_model_dir=path("TANDEM_STT_MODEL_DIR"),
             stt_threads=number("TANDEM_STT_THREADS", defaults.stt_threads),
+            stt_nice=number("TANDEM_STT_NICE", defaults.stt_nice),
             stt_prompt=env.get("TANDEM_STT_PROMPT") or None,
             tts_engine=cast(TtsEngine, env.get("TANDEM_TTS_ENGINE", defaults.tts_engine).lower()),
             tts_voice=path("TANDEM_TTS_VOICE"),

@@ -78,7 +78,9 @@ def build_stt(config: SpeechConfig) -> tuple[SpeechToText | None, str]:
     try:
         from media.speech.whisper import WhisperOptions, WhisperSpeechToText
 
-        options = WhisperOptions(threads=config.stt_threads, prompt=config.stt_prompt)
+        options = WhisperOptions(
+            threads=config.stt_threads, prompt=config.stt_prompt, nice=config.stt_nice
+        )
         stt = WhisperSpeechToText.load(model_dir, options)
     except Exception as error:
         logger.exception("loading the Whisper model from %s failed", model_dir)

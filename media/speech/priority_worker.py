@@ -15,6 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from media.speech.background import lower_thread_priority
+
 __all__ = ["PriorityWorker"]
 
 T = TypeVar("T")
@@ -23,10 +25,12 @@ _STOP = float("inf")
 
 
 class PriorityWorker:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, nice: int = 0) -> None:
+        """`nice`: the thread's lower CPU priority (`background.lower_thread_priority`)."""
         self._jobs: queue.PriorityQueue[tuple[float, int, Any, Any]] = queue.PriorityQueue()
         self._order = itertools.count()  # FIFO among equals
         self._stopped = False
+        self._nice = nice
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
@@ -55,6 +59,7 @@ class PriorityWorker:
         self._thread.join()
 
     def _work(self) -> None:
+        lower_thread_priority(self._nice)
         while True:
             priority, _, future, fn = self._jobs.get()
             if priority == _STOP:

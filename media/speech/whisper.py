@@ -30,6 +30,7 @@ import numpy.typing as npt
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 
+from media.speech.background import DEFAULT_NICE, lower_thread_priority
 from media.speech.priority_worker import PriorityWorker
 from media.speech.repetition import repeats, without_runaway
 from media.speech.stream import RATE, Kind, StreamSettings, TranscribingStream
@@ -55,6 +56,8 @@ class WhisperOptions:
     # well, the text is taken for a hallucination and dropped (faster-whisper's defaults).
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
+    # How much lower than the media the speech threads run (`background`; 0: the same).
+    nice: int = DEFAULT_NICE
 
 
 class WhisperTranscriber:
@@ -168,12 +171,19 @@ class WhisperSpeechToText:
         vad: SileroModel,
         options: WhisperOptions | None = None,
         settings: StreamSettings | None = None,
+        *,
+        worker: PriorityWorker | None = None,
     ) -> None:
         self._options = options or WhisperOptions()
         self._settings = settings or StreamSettings()
         self._vad = vad
-        self._vad_executor = ThreadPoolExecutor(1, thread_name_prefix="tandem-vad")
-        self._worker = PriorityWorker("tandem-whisper")
+        self._vad_executor = ThreadPoolExecutor(
+            1,
+            thread_name_prefix="tandem-vad",
+            initializer=lower_thread_priority,
+            initargs=(self._options.nice,),
+        )
+        self._worker = worker or PriorityWorker("tandem-whisper", nice=self._options.nice)
         self.transcriber = WhisperTranscriber(model, self._options, self._worker)
 
     @classmethod
@@ -185,11 +195,18 @@ class WhisperSpeechToText:
     ) -> WhisperSpeechToText:
         """Blocking (model loading and a warm-up transcription): call it at start-up."""
         options = options or WhisperOptions()
-        stt = cls(
-            WhisperTranscriber.load_model(model_dir, options), SileroModel.load(), options, settings
-        )
-        # The first inference allocates CTranslate2's buffers; do not charge it to a caller.
-        stt.transcriber.transcribe_now(np.zeros(RATE, np.float32))
+        # Loaded and warmed up on the worker's own (lower priority) thread: the threads
+        # CTranslate2 starts for it inherit that priority.
+        worker = PriorityWorker("tandem-whisper", nice=options.nice)
+        try:
+            model = worker.submit(0, lambda: WhisperTranscriber.load_model(model_dir, options))
+            stt = cls(model.result(), SileroModel.load(), options, settings, worker=worker)
+            # The first inference allocates CTranslate2's buffers; not charged to a caller.
+            silence = np.zeros(RATE, np.float32)
+            worker.submit(0, lambda: stt.transcriber.transcribe_now(silence)).result()
+        except BaseException:
+            worker.shutdown()
+            raise
         return stt
 
     def open_stream(self, speaker: str) -> TranscribingStream:
