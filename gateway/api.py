@@ -236,7 +236,7 @@ async def understand(request: web.Request) -> web.Response:
     except json.JSONDecodeError:
         raise DomainError("invalid_payload", "body: must be JSON") from None
     text = schemas.parse(schemas.Understand, body).text
-    understood = services.understanding.understand(text)
+    understood = await services.understanding.understand(text)
     logged = understood_json(understood)
     return web.json_response(
         {

@@ -167,8 +167,10 @@ def create_app(settings: Settings, *, speech_engines: Speech | None = None) -> w
         else None
     )
 
-    def understand_for_tickets(text: str) -> dict[str, Any] | None:
-        return understood_json(understanding.understand(text)) if understanding.ready else None
+    async def understand_for_tickets(text: str) -> dict[str, Any] | None:
+        if not understanding.ready:
+            return None
+        return understood_json(await understanding.understand(text))
 
     conductor = Conductor(conversations, router, bot, leases, intents.routes)
 

@@ -118,7 +118,7 @@ class BankingBot:
     async def _reply_with_intents(
         self, support: IntentSupport, history: Sequence[Event], text: str
     ) -> Sequence[Reply]:
-        understood = support.understander.understand(text)
+        understood = await support.understander.understand(text)
         logged = understood_json(understood)
         logged["seq"] = history[-1].seq  # the message it is about
         utterance = support.utterance(text, understood)

@@ -9,7 +9,7 @@ after a bot one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from handoff.tickets.llm import LLM, improve
@@ -23,7 +23,7 @@ __all__ = ["TicketDesk"]
 
 # (text) -> {"intent", "confidence", "slots": [{"name", "text", "value"}]} or None when
 # understanding is not available (yet).
-Understand = Callable[[str], Mapping[str, Any] | None]
+Understand = Callable[[str], Awaitable[Mapping[str, Any] | None]]
 
 
 class TicketDesk:
@@ -45,12 +45,12 @@ class TicketDesk:
         return self._taxonomy
 
     async def draft(self, history: Sequence[Event]) -> Ticket:
-        ticket = prefill(history, self.understood(history), taxonomy=self._taxonomy)
+        ticket = prefill(history, await self.understood(history), taxonomy=self._taxonomy)
         return await improve(
             ticket, history, self._llm, timeout=self._timeout, taxonomy=self._taxonomy
         )
 
-    def understood(self, history: Sequence[Event]) -> list[UnderstoodMessage]:
+    async def understood(self, history: Sequence[Event]) -> list[UnderstoodMessage]:
         known: dict[int, UnderstoodMessage] = {}
         for event in history:
             logged = event.data.get("understood") if event.type == "message.sent" else None
@@ -62,7 +62,7 @@ class TicketDesk:
                 and event.actor.startswith("customer:")
                 and event.seq not in known
                 and isinstance(text := event.data.get("text"), str)
-                and (fresh := self._understand(text)) is not None
+                and (fresh := await self._understand(text)) is not None
             ):
                 known[event.seq] = understood_from_json(event.seq, fresh)
         return [known[seq] for seq in sorted(known)]
