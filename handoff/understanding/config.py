@@ -11,7 +11,7 @@ __all__ = ["DEFAULT_CONFIG", "MODEL_VERSION", "TrainingConfig"]
 
 # Part of the cache key: bump it whenever a change in training.py, text.py or model.py
 # would make a previously built model wrong (features, weighting, file layout).
-MODEL_VERSION = "intent-svm-tfidf-2"
+MODEL_VERSION = "intent-svm-tfidf-3"
 
 
 @dataclass(frozen=True, slots=True)

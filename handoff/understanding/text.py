@@ -34,6 +34,15 @@ _CURRENCY_WORDS: Mapping[str, str] = MappingProxyType(
     {"£": " pound ", "$": " dollar ", "€": " euro ", "¥": " yen "}
 )
 _CURRENCY = re.compile("[£$€¥]")
+# A sum of money with its currency ("45.20 EUR", "€45", "GBP 20") is a slot, not the
+# intent: as one word, "a card payment of 45.20 EUR I don't know" asks what "a card
+# payment of an amount I don't know" asks (its confidence went from 0.30 to ~0.9). A
+# currency without a number ("exchange rate for EUR") stays what it is.
+_CODES = r"(?:eur|euros?|usd|gbp|chf|jpy|dollars?|pounds?|yen|francs?|quid|bucks)"
+_NUMBER = r"\d[\d,]*(?:\.\d+)?"
+_AMOUNT = re.compile(
+    rf"[£$€¥]\s*{_NUMBER}(?:\s*{_CODES}\b)?|{_NUMBER}\s*{_CODES}\b|\b{_CODES}\s*{_NUMBER}"
+)
 _APOSTROPHES = re.compile("[\u2019\u2018`´]")
 # Which number a customer typed rarely decides the intent, that there is one often does.
 _DIGITS = re.compile(r"\d+")
@@ -41,10 +50,12 @@ _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
 
 
 def normalise(text: str) -> str:
-    """Lower-case `text`, expand contractions, spell currency symbols, collapse numbers."""
+    """Lower-case `text`, expand contractions, sums of money to one word, spell currency
+    symbols, collapse numbers."""
     text = _APOSTROPHES.sub("'", text.casefold())
     for pattern, replacement in _CONTRACTIONS:
         text = pattern.sub(replacement, text)
+    text = _AMOUNT.sub(" amount ", text)
     text = _CURRENCY.sub(lambda match: _CURRENCY_WORDS[match.group(0)], text)
     return _DIGITS.sub(" 0 ", text)
 

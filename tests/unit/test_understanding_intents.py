@@ -288,3 +288,19 @@ def test_training_rows_all_name_known_intents() -> None:
     rows = load_banking77()
     assert len(rows) == 10_003
     assert {row.intent for row in rows} == set(load_intents())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a card payment of 45.20 EUR I don't know", "a card payment of amount i do not know"),
+        ("€45 or GBP 1,200.50 or 20 dollars", "amount or amount or amount"),
+        ("£20 top up", "amount top up"),
+        ("exchange rate for EUR", "exchange rate for eur"),  # no sum: the currency stays
+        ("I paid 45 and 20", "i paid 0 and 0"),
+    ],
+)
+def test_a_sum_of_money_is_one_word_to_the_intent_model(text: str, expected: str) -> None:
+    from handoff.understanding.text import normalise
+
+    assert " ".join(normalise(text).split()) == expected
