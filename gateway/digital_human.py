@@ -41,6 +41,8 @@ __all__ = ["DigitalHumanSession", "DigitalHumans", "Lines"]
 
 log = logging.getLogger("tandem.digital_human")
 
+_DRAIN_SECONDS = 3.0
+
 
 class Lines:
     """What the digital human says on its own, short: on a phone every word is time."""
@@ -88,7 +90,7 @@ class DigitalHumanSession:
         self._escalations = 0
         self._greeted = False
         self.serving = False
-        # Monotonic seconds of each serve() / step_aside(), for measurements.
+        # Monotonic seconds of the last serve(), for measurements.
         self.served_at: float | None = None
 
     # ------------------------------------------------------------- switching
@@ -143,10 +145,12 @@ class DigitalHumanSession:
             assert isinstance(self.media.video, Vp8AvatarSource)
             self.media.video.close()
         await self.voice.aclose()
+        # What it said last is logged, unless the store takes too long.
         self._writes.put_nowait(None)
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(self._writer), 3.0)
-        await asyncio.gather(self._task, return_exceptions=True)
+        _, late = await asyncio.wait([self._writer], timeout=_DRAIN_SECONDS)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(self._task, *late, return_exceptions=True)
 
     # --------------------------------------------------------------- internal
 

@@ -1,0 +1,209 @@
+"""Calls the digital human answers, through the real server: its voice, its brain (the chat
+bot), barge-in, the handover to an agent and back, on one customer peer connection.
+
+The speech is the fake pair (each word a 160 ms tone of 440 Hz; the server's recogniser
+"hears" what the customer's own fake voice put on its air), so these run in seconds; the
+test with Piper and Whisper is `test_digital_human_speech_e2e.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from media.speech.factory import Speech
+from media.speech.fake import FakeSpeechToText, FakeTextToSpeech
+from media.testing import LoopbackClient, Microphone, SineTrack, mono_samples, tone_level
+from tests.e2e.conftest import ServerFactory
+from tests.e2e.harness import Client, RunningServer
+from tests.e2e.test_calls import CALL_EVENTS, heard_from, listen, ok, start_call, until
+
+VOICE, ANNA = 440.0, 880.0  # the fake voice's tone, the agent's
+
+
+@pytest.fixture
+async def air(
+    server_factory: ServerFactory,
+) -> AsyncIterator[tuple[RunningServer, FakeTextToSpeech]]:
+    """A server whose digital human answers calls, and the customer's fake voice: what
+    it says, the server's recogniser hears."""
+    stt = FakeSpeechToText()
+    server = await server_factory(
+        transcripts=True,
+        calls_first="digital_human",
+        speech_engines=Speech(stt, FakeTextToSpeech(), ("fake speech",)),
+    )
+    return server, FakeTextToSpeech(stt.air)
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[list[LoopbackClient]]:
+    made: list[LoopbackClient] = []
+    yield made
+    for peer in made:
+        await peer.close()
+
+
+async def speech(voice: FakeTextToSpeech, text: str) -> bytes:
+    async with contextlib.aclosing(voice.synthesize(text)) as audio:
+        return b"".join([chunk.pcm async for chunk in audio])
+
+
+def voiced(peer: LoopbackClient, tone: float, start: float, end: float) -> list[tuple[float, bool]]:
+    """(arrival, whether the 20 ms frame carries `tone`) for the frames in [start, end)."""
+    return [
+        (at, tone_level(mono_samples([frame]), tone) > 0.3)
+        for at, frame in peer.received["audio"]
+        if start <= at < end
+    ]
+
+
+def fell_silent(peer: LoopbackClient, tone: float, since: float) -> float:
+    """When `tone` stopped after `since`: the first of 5 frames in a row without it (the
+    fake voice's pauses between words are 2 frames)."""
+    frames = voiced(peer, tone, since, float("inf"))
+    for i in range(len(frames) - 4):
+        if not any(v for _, v in frames[i : i + 5]):
+            return frames[i][0]
+    raise AssertionError(f"{tone} Hz never stopped")
+
+
+def largest_gap(peer: LoopbackClient, start: float, end: float) -> float:
+    arrivals = peer.arrivals("audio", start)
+    arrivals = [t for t in arrivals if t < end]
+    return max(b - a for a, b in itertools.pairwise(arrivals))
+
+
+async def log_of(server: RunningServer, cid: str) -> list[tuple[str, str, dict[str, Any]]]:
+    history = await server.services.conversations.history(cid)
+    return [(e.type, e.actor, dict(e.data)) for e in history]
+
+
+async def test_the_digital_human_answers_hands_over_to_an_agent_and_takes_the_call_back(
+    air: tuple[RunningServer, FakeTextToSpeech],
+    clients: list[Client],
+    peers: list[LoopbackClient],
+) -> None:
+    server, voice = air
+    async with asyncio.timeout(40):
+        alice, anna = await server.client("alice"), await server.client("anna")
+        clients += [alice, anna]
+        listen(anna, *CALL_EVENTS)
+        listen(alice, *CALL_EVENTS)
+        ok(await anna.call("presence.set", {"status": "ready"}))
+        cid = str((await alice.command("conversation.start"))["conversation_id"])
+        await alice.wait_event(cid, lambda e: e["data"].get("kind") == "greeting")
+
+        microphone = Microphone()
+        customer = LoopbackClient(audio=microphone)
+        peers.append(customer)
+        began = time.monotonic()
+        call_id = (await start_call(alice, cid, customer))["call_id"]
+        await alice.wait_event(cid, lambda e: e["data"].get("to") == "digital_human")
+        greeted = await heard_from(customer, VOICE, began)
+        dh = server.services.signaling.digital_humans
+        assert dh is not None
+        session = dh.session(call_id)
+        assert session is not None
+        await until(lambda: not session.voice.speaking, 8)  # disclosure and greeting
+
+        # A question: the customer's words are logged, the digital human answers aloud.
+        microphone.play(await speech(voice, "what are the fees for an international transfer"))
+        asked = time.monotonic()
+        answer = await alice.wait_event(
+            cid,
+            lambda e: (
+                e["type"] == "transcript.segment"
+                and e["data"]["speaker"] == "digital_human"
+                and "fee" in e["data"]["text"].lower()
+            ),
+            10,
+        )
+        answer_heard = await heard_from(customer, VOICE, asked + 1.4)
+
+        # Barge-in: "talk to a person" while the long answer plays.
+        await asyncio.sleep(1.0)
+        barged = time.monotonic()
+        microphone.play(await speech(voice, "I want to talk to a person"))
+        offer = await anna.wait_for("offer", lambda o: o["conversation_id"] == cid, 15)
+        stopped = fell_silent(customer, VOICE, barged)
+        context = offer["context"]
+        said = [(line["speaker"], line["text"]) for line in context["transcript"]]
+        assert ("customer", "what are the fees for an international transfer") in said
+        assert ("customer", "I want to talk to a person") in said
+        assert any(s == "digital_human" and "fee" in t.lower() for s, t in said)
+        assert "person" in context["summary"] and context["reason"] == "customer_request"
+        assert context["call"] == {"call_id": call_id, "media": "audio"}
+
+        # The agent answers with an 880 Hz microphone: the customer hears them.
+        ok(await anna.command("offer.accept", offer_id=offer["offer_id"]))
+        incoming = await anna.wait_for("call.incoming", lambda c: c["call_id"] == call_id)
+        assert incoming["context"]["transcript"] == context["transcript"]
+        assert incoming["context"]["summary"] == context["summary"]
+        agent = LoopbackClient(audio=SineTrack(ANNA))
+        peers.append(agent)
+        answering = time.monotonic()
+        ack = ok(
+            await anna.call(
+                "call.answer", {"key": "a1", "call_id": call_id, "sdp": await agent.offer()}
+            )
+        )
+        await agent.accept(ack["sdp"])
+        agent_heard = await heard_from(customer, ANNA, answering)
+        await asyncio.sleep(0.6)
+
+        # Handed back: the digital human's voice again, the agent's leg closes.
+        handing = time.monotonic()
+        ok(await anna.command("conversation.handback", conversation_id=cid, to="digital_human"))
+        back_heard = await heard_from(customer, VOICE, handing)
+        left = await anna.wait_for("call.left", lambda c: c["call_id"] == call_id)
+        assert left["reason"] == "handback"
+        await asyncio.sleep(0.6)
+        ended_at = time.monotonic()
+        signaling = list(customer.signaling)
+
+        await customer.pc.close()
+        await alice.wait_for("call.ended", lambda c: c["call_id"] == call_id, 10)
+        await alice.wait_event(cid, lambda e: e["data"].get("reason") == "call_ended")
+
+    # One customer peer connection throughout: one offer, never renegotiated.
+    assert customer.offers == 1 and signaling == ["have-local-offer", "stable"]
+    gap = largest_gap(customer, greeted, ended_at)
+    assert gap < 0.25, gap
+    assert all(not v for _, v in voiced(customer, VOICE, agent_heard + 0.2, handing))
+    assert all(not v for _, v in voiced(customer, ANNA, back_heard + 0.3, ended_at))
+    barge_in = stopped - barged
+    assert barge_in < 0.6, barge_in
+    print(
+        f"\ndigital human first heard {greeted - began:.3f} s after call.start; "
+        f"answer heard {answer_heard - asked:.3f} s after the question began; "
+        f"barge-in: voice silent at the customer {barge_in * 1000:.0f} ms after they began "
+        f"speaking; agent heard {(agent_heard - answering) * 1000:.0f} ms after call.answer; "
+        f"digital human heard {(back_heard - handing) * 1000:.0f} ms after the handback; "
+        f"largest gap between audio frames at the customer {gap * 1000:.0f} ms"
+    )
+
+    log = await log_of(server, cid)
+    switches = [(d["from"], d["to"], d["reason"]) for t, _, d in log if t == "handler.changed"]
+    assert switches == [
+        ("none", "bot", "start"),
+        ("bot", "digital_human", "call"),
+        ("digital_human", "queue", "escalation"),
+        ("queue", "agent:anna", "assigned"),
+        ("agent:anna", "digital_human", "handback"),
+        ("digital_human", "bot", "call_ended"),
+    ]
+    segments = [(d["speaker"], d["text"]) for t, _, d in log if t == "transcript.segment"]
+    assert segments[0] == ("digital_human", "This call may be recorded.")
+    assert ("customer", "what are the fees for an international transfer") in segments
+    assert answer["data"]["text"] in [t for _, t in segments]
+    assert segments[-1][0] == "digital_human" and segments[-1][1].startswith("I'm back")
+    # Chat is the text bot's again, and it did not greet a customer it was just talking to.
+    greetings = [d for t, a, d in log if t == "message.sent" and d.get("kind") == "greeting"]
+    assert len(greetings) == 1
