@@ -19,7 +19,14 @@ import pytest
 
 from media.speech.factory import Speech
 from media.speech.fake import FakeSpeechToText, FakeTextToSpeech
-from media.testing import LoopbackClient, Microphone, SineTrack, mono_samples, tone_level
+from media.testing import (
+    LoopbackClient,
+    Microphone,
+    PlainVideoTrack,
+    SineTrack,
+    mono_samples,
+    tone_level,
+)
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import Client, RunningServer
 from tests.e2e.test_calls import CALL_EVENTS, heard_from, listen, ok, start_call, until
@@ -207,3 +214,37 @@ async def test_the_digital_human_answers_hands_over_to_an_agent_and_takes_the_ca
     # Chat is the text bot's again, and it did not greet a customer it was just talking to.
     greetings = [d for t, a, d in log if t == "message.sent" and d.get("kind") == "greeting"]
     assert len(greetings) == 1
+
+
+async def test_on_a_video_call_the_customer_sees_the_avatar_speak(
+    air: tuple[RunningServer, FakeTextToSpeech],
+    clients: list[Client],
+    peers: list[LoopbackClient],
+) -> None:
+    server, _ = air
+    async with asyncio.timeout(20):
+        alice = await server.client("alice")
+        clients.append(alice)
+        cid = str((await alice.command("conversation.start"))["conversation_id"])
+        await alice.wait_event(cid, lambda e: e["data"].get("kind") == "greeting")
+        customer = LoopbackClient(audio=Microphone(), video=PlainVideoTrack())
+        peers.append(customer)
+        ack = ok(
+            await alice.call(
+                "call.start",
+                {
+                    "key": "v1",
+                    "conversation_id": cid,
+                    "media": "video",
+                    "sdp": await customer.offer(),
+                },
+            )
+        )
+        await customer.accept(ack["sdp"])
+        began = time.monotonic()
+        await heard_from(customer, VOICE, began)
+        await asyncio.sleep(2.0)
+    pictures = customer.frames("video", began + 0.5)
+    # The avatar (640x360, the default), not the waiting slate, at its frame rate.
+    assert len(pictures) >= 15, len(pictures)
+    assert {(p.width, p.height) for p in pictures} == {(640, 360)}
