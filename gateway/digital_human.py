@@ -19,9 +19,11 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from gateway.speech import SpeechRuntime
 from handoff.call_brain import CallBrain, call_escalation_context
+from handoff.context import handoff_context
 from handoff.handlers import Escalate, Handler
 from media.call import BotMedia, Call
 from media.digital_human.avatar import AvatarLayers, AvatarRenderer
@@ -127,6 +129,17 @@ class DigitalHumanSession:
         self._log_words(text)
         return self.bot.say(text, interruptible=interruptible)
 
+    def handover_context(self, reason: str, note: str | None) -> dict[str, Any]:
+        """What a person taking the call over from the digital human is offered (a
+        supervisor's take-over): the call's words, the topics it answered, the note."""
+        context = handoff_context(list(self.brain.turns), reason, note)
+        context["transcript"] = [
+            {**line, "speaker": _speaker(line["actor"]), "channel": "call"}
+            for line in context["transcript"]
+        ]
+        context["channel"] = "call"
+        return context
+
     # ---------------------------------------------------------- the customer
 
     def heard(self, segment: Segment) -> None:
@@ -217,6 +230,10 @@ class DigitalHumanSession:
                 log.exception("call %s: the digital human's log write failed", self.call.call_id)
 
 
+def _speaker(actor: str) -> str:
+    return "customer" if actor.startswith("customer:") else actor
+
+
 class _Brain:
     """`media.digital_human.voice_bot.Brain` for one session."""
 
@@ -293,6 +310,20 @@ class DigitalHumans:
 
     def session(self, call_id: str) -> DigitalHumanSession | None:
         return self._sessions.get(call_id)
+
+    def serving(self) -> list[dict[str, Any]]:
+        """The calls the digital human serves on this node now (for supervisors)."""
+        now = time.monotonic()
+        return [
+            {
+                "call_id": s.call.call_id,
+                "conversation_id": s.call.conversation_id,
+                "media": s.call.media,
+                "seconds": round(now - s.served_at, 1) if s.served_at is not None else 0.0,
+            }
+            for s in self._sessions.values()
+            if s.serving
+        ]
 
     async def take(self, call: Call, state: ConversationState) -> DigitalHumanSession | None:
         """The call's digital human (made on first use), or None if it cannot serve."""

@@ -352,6 +352,7 @@ class SupervisorNamespace(_Namespace):
     def __init__(self, services: Services) -> None:
         super().__init__("/supervisor", services)
         self.commands["queue.snapshot"] = self._snapshot
+        self.commands["conversation.take_over"] = self._take_over
 
     async def connected(self, sid: str, principal: Principal) -> None:
         await self.enter_room(sid, "supervisors")
@@ -360,4 +361,32 @@ class SupervisorNamespace(_Namespace):
         schemas.parse(schemas.Empty, payload)
         snapshot = self.services.router.snapshot()
         snapshot["agents"] = await self.services.router.everyone()  # the whole cluster
+        humans = self.services.signaling.digital_humans
+        # This node's: a call's media lives on the node that answered it.
+        snapshot["digital_human_calls"] = humans.serving() if humans is not None else []
         return ok(**snapshot)
+
+    async def _take_over(self, sid: str, principal: Principal, payload: Any) -> Ack:
+        """A person takes over from the bot or the digital human: to the queue (of the
+        topic, or `to_queue`), offered with what the digital human heard and said."""
+        command = schemas.parse(schemas.TakeOver, payload)
+        cid = command.conversation_id
+        state = await self.services.conversations.state(cid)
+        if state is None:
+            raise DomainError("not_found", f"no conversation {cid}")
+        context = None
+        humans = self.services.signaling.digital_humans
+        if state.call is not None and humans is not None:
+            session = humans.session(state.call.call_id)
+            if session is not None and session.serving:
+                context = session.handover_context("supervisor", command.note)
+        outcome = await self.services.conductor.request_agent(
+            cid,
+            principal.actor,
+            command.key,
+            command.note,
+            reason="supervisor",
+            context=context,
+            queue=command.to_queue,
+        )
+        return ok(outcome)

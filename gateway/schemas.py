@@ -41,6 +41,7 @@ __all__ = [
     "Resume",
     "SendMessage",
     "Start",
+    "TakeOver",
     "Transfer",
     "Typing",
     "parse",
@@ -128,6 +129,13 @@ class Handback(_Command):
     # "digital_human": the call goes back to it (the chat to the text bot when the call
     # ends); "bot": the text bot, or on a call the digital human when this node runs one.
     to: Literal["bot", "digital_human"] = "bot"
+
+
+class TakeOver(_Command):
+    key: Key
+    conversation_id: ConversationId
+    to_queue: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    note: Note | None = None
 
 
 class Transfer(_Command):

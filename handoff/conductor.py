@@ -8,7 +8,7 @@ in log order, so a bot never answers out of turn.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -77,16 +77,27 @@ class Conductor:
         await self._runner.close()
 
     async def request_agent(
-        self, conversation_id: str, actor: str, key: str, note: str | None
+        self,
+        conversation_id: str,
+        actor: str,
+        key: str,
+        note: str | None,
+        *,
+        reason: str = "customer_request",
+        context: Mapping[str, Any] | None = None,
+        queue: str | None = None,
     ) -> CommandOutcome:
-        """A customer's "talk to a person": queue with what the bot learnt so far."""
-        history = await self._service.history(conversation_id)
-        context = handoff_context(history, "customer_request", note)
+        """A customer's "talk to a person" (or a supervisor's, `reason` "supervisor"):
+        queue with what the bot learnt so far, or with `context` when the caller knows
+        better (the digital human's call); to the topic's queue unless `queue` says."""
+        if context is None:
+            history = await self._service.history(conversation_id)
+            context = handoff_context(history, reason, note)
         route = self._routes.route(context.get("intent"))
         context = {**context, "priority": max(int(context.get("priority") or 0), route.priority)}
         return await self._service.execute(
             conversation_id,
-            commands.Escalate(actor, "customer_request", route.queue, context=context),
+            commands.Escalate(actor, reason, queue or route.queue, context=context),
             actor=actor,
             key=key,
         )

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sessions.events import Event
+from sessions.handlers import is_automatic
 
 __all__ = ["handoff_context", "last_intent", "transcript"]
 
@@ -20,7 +21,7 @@ def transcript(history: Sequence[Event], limit: int = _TRANSCRIPT_MESSAGES) -> l
 
 def last_intent(history: Sequence[Event]) -> str | None:
     for event in reversed(history):
-        if event.type == "message.sent" and event.actor == "bot" and event.data.get("intent"):
+        if event.type == "message.sent" and is_automatic(event.actor) and event.data.get("intent"):
             return str(event.data["intent"])
     return None
 
@@ -29,6 +30,7 @@ _REASONS = {
     "customer_request": "Customer asked for a person.",
     "transfer": "Transferred by the previous agent.",
     "agent_lost": "The previous agent lost their connection.",
+    "supervisor": "A supervisor handed it to a person.",
 }
 
 
@@ -52,7 +54,7 @@ def handoff_context(
     topics = [
         str(e.data.get("intent"))
         for e in history
-        if e.type == "message.sent" and e.actor == "bot" and e.data.get("kind") == "answer"
+        if e.type == "message.sent" and is_automatic(e.actor) and e.data.get("kind") == "answer"
     ]
     parts = []
     if topics:

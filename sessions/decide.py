@@ -152,7 +152,8 @@ def _escalate(state: ConversationState, command: Escalate, now: datetime) -> lis
         if state.handler != _AUTOMATIC_ACTORS[actor]:
             # E.g. the digital human's call ended and the text bot took the chat back.
             raise DomainError("invalid_state", f"{actor} no longer serves {state.id}")
-    elif actor != "system":
+    elif not _is_authority(actor):
+        # A supervisor may hand a conversation an automatic handler serves to a person.
         raise DomainError("forbidden", f"{actor} may not escalate {state.id}")
     if state.handler == QUEUE:
         raise DomainError("invalid_state", "already waiting for an agent")

@@ -248,3 +248,67 @@ async def test_on_a_video_call_the_customer_sees_the_avatar_speak(
     # The avatar (640x360, the default), not the waiting slate, at its frame rate.
     assert len(pictures) >= 15, len(pictures)
     assert {(p.width, p.height) for p in pictures} == {(640, 360)}
+
+
+async def test_a_supervisor_hands_a_digital_human_call_to_a_person(
+    air: tuple[RunningServer, FakeTextToSpeech],
+    clients: list[Client],
+    peers: list[LoopbackClient],
+) -> None:
+    server, voice = air
+    async with asyncio.timeout(25):
+        alice, anna = await server.client("alice"), await server.client("anna")
+        sara = await server.client("sara")
+        clients += [alice, anna, sara]
+        listen(anna, *CALL_EVENTS)
+        ok(await anna.call("presence.set", {"status": "ready"}))
+        cid = str((await alice.command("conversation.start"))["conversation_id"])
+        await alice.wait_event(cid, lambda e: e["data"].get("kind") == "greeting")
+        microphone = Microphone()
+        customer = LoopbackClient(audio=microphone)
+        peers.append(customer)
+        call_id = (await start_call(alice, cid, customer))["call_id"]
+        await alice.wait_event(cid, lambda e: e["data"].get("to") == "digital_human")
+        dh = server.services.signaling.digital_humans
+        assert dh is not None
+        session = dh.session(call_id)
+        assert session is not None
+        await until(lambda: not session.voice.speaking, 8)
+        microphone.play(await speech(voice, "what are the fees for an international transfer"))
+        await alice.wait_event(
+            cid,
+            lambda e: (
+                e["type"] == "transcript.segment"
+                and e["data"]["speaker"] == "digital_human"
+                and "fee" in e["data"]["text"].lower()
+            ),
+            10,
+        )
+
+        snapshot = ok(await sara.call("queue.snapshot", {}))
+        assert [c["call_id"] for c in snapshot["digital_human_calls"]] == [call_id]
+        ok(
+            await sara.command(
+                "conversation.take_over", conversation_id=cid, note="Premium customer"
+            )
+        )
+        offer = await anna.wait_for("offer", lambda o: o["conversation_id"] == cid, 10)
+        context = offer["context"]
+        assert context["reason"] == "supervisor" and context["note"] == "Premium customer"
+        assert "A supervisor handed it to a person." in context["summary"]
+        said = [(line["speaker"], line["text"]) for line in context["transcript"]]
+        assert ("customer", "what are the fees for an international transfer") in said
+        assert context["call"] == {"call_id": call_id, "media": "audio"}
+        # The customer waits with the queue audio: the digital human stepped aside.
+        await until(lambda: not session.serving)
+        snapshot = ok(await sara.call("queue.snapshot", {}))
+        assert snapshot["digital_human_calls"] == []
+        ok(await anna.command("offer.accept", offer_id=offer["offer_id"]))
+        incoming = await anna.wait_for("call.incoming", lambda c: c["call_id"] == call_id)
+        assert incoming["context"]["summary"] == context["summary"]
+        await customer.pc.close()
+    log = await log_of(server, cid)
+    escalations = [
+        (a, d["to"]) for t, a, d in log if t == "handler.changed" and d["reason"] == "escalation"
+    ]
+    assert escalations == [("supervisor:sara", "queue")]

@@ -345,3 +345,10 @@ def test_an_agent_hands_a_call_back_to_the_digital_human() -> None:
 
 def test_a_chat_without_a_call_is_not_handed_to_the_digital_human() -> None:
     assert refused(served_by(), c.HandBack(ANNA, "digital_human")) == "invalid_state"
+
+
+def test_a_supervisor_hands_what_an_automatic_handler_serves_to_a_person() -> None:
+    state, _ = run(calling(started()), c.HandOver("system", "digital_human", "call"))
+    state, new = run(state, c.Escalate("supervisor:sara", "supervisor", "payments"))
+    assert new[0].actor == "supervisor:sara" and state.handler == "queue"
+    assert refused(started(), c.Escalate("agent:anna", "supervisor")) == "forbidden"

@@ -10,6 +10,7 @@ import {
   h,
   humanize,
   Names,
+  newKey,
   openSession,
   pageElements,
   signIn,
@@ -23,6 +24,8 @@ const ui = {
   queueEmpty: $("#queue-empty"),
   agentRows: $("#agent-rows"),
   agentsEmpty: $("#agents-empty"),
+  dhRows: $("#dh-rows"),
+  dhEmpty: $("#dh-empty"),
   updated: $("#updated"),
   statWaiting: $("#stat-waiting"),
   statLongest: $("#stat-longest"),
@@ -140,6 +143,32 @@ function render(snapshot) {
   );
   ui.agentsEmpty.hidden = agents.length > 0;
 
+  // A person takes over from the digital human: the call goes to the queue, and the
+  // agent offered it gets what the digital human heard and said.
+  const calls = Array.isArray(snapshot.digital_human_calls) ? snapshot.digital_human_calls : [];
+  ui.dhRows.replaceChildren(
+    ...calls.map((call) =>
+      h(
+        "tr",
+        { dataset: { callId: call.call_id } },
+        h("td", {}, conversationLink(call.conversation_id)),
+        h("td", { text: humanize(call.media) }),
+        h("td", { text: formatDuration(call.seconds) }),
+        h(
+          "td",
+          {},
+          h("button", {
+            type: "button",
+            class: "button small",
+            text: "Hand to a person",
+            onclick: (event) => takeOver(call.conversation_id, event.currentTarget),
+          }),
+        ),
+      ),
+    ),
+  );
+  ui.dhEmpty.hidden = calls.length > 0;
+
   const longest = entries.reduce((max, e) => Math.max(max, Number(e.waited_seconds) || 0), 0);
   ui.statWaiting.textContent = String(entries.length);
   ui.statLongest.textContent = entries.length ? formatDuration(longest) : "–";
@@ -148,6 +177,17 @@ function render(snapshot) {
   ui.statAht.textContent = snapshot.average_handle_seconds
     ? formatDuration(snapshot.average_handle_seconds)
     : "–";
+}
+
+async function takeOver(conversationId, button) {
+  button.disabled = true;
+  try {
+    await command(state.socket, "conversation.take_over", { key: newKey(), conversation_id: conversationId });
+    poll();
+  } catch (error) {
+    button.disabled = false;
+    ui.updated.textContent = `take-over failed: ${describeError(error)}`;
+  }
 }
 
 async function view(conversationId, { keep = false } = {}) {
