@@ -28,8 +28,8 @@ from media.testing import (
     tone_level,
 )
 from tests.e2e.conftest import ServerFactory
-from tests.e2e.harness import Client, RunningServer
-from tests.e2e.test_calls import CALL_EVENTS, heard_from, listen, ok, start_call, until
+from tests.e2e.harness import Client, RunningServer, hand_to_agent
+from tests.e2e.test_calls import CALL_EVENTS, answer, heard_from, listen, ok, start_call, until
 
 VOICE, ANNA = 440.0, 880.0  # the fake voice's tone, the agent's
 
@@ -312,3 +312,35 @@ async def test_a_supervisor_hands_a_digital_human_call_to_a_person(
         (a, d["to"]) for t, a, d in log if t == "handler.changed" and d["reason"] == "escalation"
     ]
     assert escalations == [("supervisor:sara", "queue")]
+
+
+async def test_a_call_handed_back_to_the_bot_goes_on_with_the_digital_human(
+    air: tuple[RunningServer, FakeTextToSpeech],
+    clients: list[Client],
+    peers: list[LoopbackClient],
+) -> None:
+    server, _ = air
+    async with asyncio.timeout(25):
+        alice, anna = await server.client("alice"), await server.client("anna")
+        clients += [alice, anna]
+        listen(anna, *CALL_EVENTS)
+        cid = await hand_to_agent(alice, anna)
+        customer = LoopbackClient(audio=Microphone())
+        agent = LoopbackClient(audio=SineTrack(ANNA))
+        peers += [customer, agent]
+        call_id = (await start_call(alice, cid, customer))["call_id"]
+        await anna.wait_for("call.incoming", lambda c: c["call_id"] == call_id)
+        await answer(anna, call_id, agent)
+        await heard_from(customer, ANNA, 0)
+        handing = time.monotonic()
+        ok(await anna.command("conversation.handback", conversation_id=cid))
+        await heard_from(customer, VOICE, handing)
+        await customer.pc.close()
+        await alice.wait_event(cid, lambda e: e["data"].get("reason") == "call_ended")
+    log = await log_of(server, cid)
+    switches = [(d["from"], d["to"]) for t, _, d in log if t == "handler.changed"]
+    assert switches[-3:] == [
+        ("agent:anna", "bot"),
+        ("bot", "digital_human"),
+        ("digital_human", "bot"),
+    ]
