@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from media.digital_human.config import AvatarConfig, build_avatar
 from media.speech.factory import Speech
 from media.speech.fake import FakeSpeechToText, FakeTextToSpeech
 from media.testing import (
@@ -27,11 +28,15 @@ from media.testing import (
     mono_samples,
     tone_level,
 )
+from tests.avatar_measure import correlation, mouth_and_energy
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import Client, RunningServer, hand_to_agent
 from tests.e2e.test_calls import CALL_EVENTS, answer, heard_from, listen, ok, start_call, until
 
 VOICE, ANNA = 440.0, 880.0  # the fake voice's tone, the agent's
+# What the digital human says after its greeting on the video call, with pauses between.
+SHORT_LINES = ["Of course.", "One moment please.", "Done."]
+PAUSE = 0.6
 
 
 @pytest.fixture
@@ -221,7 +226,13 @@ async def test_on_a_video_call_the_customer_sees_the_avatar_speak(
     clients: list[Client],
     peers: list[LoopbackClient],
 ) -> None:
+    """The avatar, not the waiting slate, and its mouth moves with its voice as the
+    customer receives them: per picture, the mouth's darkness and the energy of the audio
+    that arrived in the picture's interval go together (the disclosure and greeting, then
+    short lines with pauses between)."""
     server, _ = air
+    config = AvatarConfig.from_env()  # as the server's (gateway/app.py)
+    layers, _ = await asyncio.to_thread(build_avatar, config)
     async with asyncio.timeout(20):
         alice = await server.client("alice")
         clients.append(alice)
@@ -242,12 +253,30 @@ async def test_on_a_video_call_the_customer_sees_the_avatar_speak(
         )
         await customer.accept(ack["sdp"])
         began = time.monotonic()
-        await heard_from(customer, VOICE, began)
-        await asyncio.sleep(2.0)
-    pictures = customer.frames("video", began + 0.5)
+        greeted = await heard_from(customer, VOICE, began)
+        dh = server.services.signaling.digital_humans
+        assert dh is not None
+        session = dh.session(ack["call_id"])
+        assert session is not None
+        await until(lambda: not session.voice.speaking, 8)  # disclosure and greeting
+        # Short lines with pauses between: the mouth opens and closes again and again.
+        for line in SHORT_LINES:
+            await asyncio.sleep(PAUSE)
+            assert await asyncio.wait_for(session.say(line), 5) == "finished"
+        await asyncio.sleep(PAUSE)  # silent: the mouth closes
+        ended = time.monotonic()
+    pictures = customer.frames("video", greeted, ended)
     # The avatar (640x360, the default), not the waiting slate, at its frame rate.
-    assert len(pictures) >= 15, len(pictures)
+    assert len(pictures) >= (ended - greeted) * config.fps * 0.7, len(pictures)
     assert {(p.width, p.height) for p in pictures} == {(640, 360)}
+    audio, video = customer.received["audio"], customer.received["video"]
+    mouths, energies = mouth_and_energy(audio, video, layers, greeted, ended, config.fps)
+    r = correlation(mouths, energies)
+    print(f"\nlip sync at the customer: mouth/energy r = {r:.3f} over {len(mouths)} pictures")
+    # It spoke and fell silent, and the mouth was seen both open and closed.
+    assert max(energies) > 0.03 and min(energies) < 0.003, (max(energies), min(energies))
+    assert max(mouths) > 4 * (min(mouths) + 1), (max(mouths), min(mouths))
+    assert r > 0.5, r
 
 
 async def test_a_supervisor_hands_a_digital_human_call_to_a_person(

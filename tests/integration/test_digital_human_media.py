@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import av
-import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -40,7 +39,13 @@ from media.speech.pcm import chunk_from_frame
 from media.speech.ports import TextToSpeech
 from media.switchable import SwitchableAudioTrack, SwitchableVideoTrack
 from media.testing import connect, loopback_peer, wait_connected
-from tests.avatar_measure import mouth_darkness, mouth_region
+from tests.avatar_measure import (
+    audio_rms,
+    correlation,
+    mouth_and_energy,
+    mouth_darkness,
+    mouth_region,
+)
 from tests.conftest import unavailable
 
 SENTENCES = [
@@ -113,27 +118,6 @@ async def drain(track: MediaStreamTrack, into: list[tuple[float, Any]]) -> None:
         into.append((time.monotonic(), frame))
 
 
-def audio_rms(frame: av.AudioFrame) -> float:
-    samples = frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0]
-    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) / 32768
-
-
-def mouth_and_energy(
-    received: Received, layers: AvatarLayers, start: float, end: float
-) -> tuple[list[float], list[float]]:
-    """Per received picture: the mouth's darkness, and the RMS of the audio received in
-    the picture's own interval (the 1/15 s before it arrived)."""
-    region = mouth_region(layers)
-    audio = [(t, audio_rms(f)) for t, f in received.between("audio", start - 0.2, end)]
-    mouths, energies = [], []
-    for arrived, picture in received.between("video", start, end):
-        luma = picture.to_ndarray(format="yuv420p")[: layers.height]
-        levels = [rms for t, rms in audio if arrived - 1 / FPS < t <= arrived]
-        mouths.append(mouth_darkness(luma, region))
-        energies.append(float(np.sqrt(np.mean(np.square(levels)))) if levels else 0.0)
-    return mouths, energies
-
-
 async def speak(voice: VoiceOutput) -> tuple[float, float]:
     """The sentences with pauses between; returns when the first began and the last ended."""
     began = time.monotonic()
@@ -144,14 +128,15 @@ async def speak(voice: VoiceOutput) -> tuple[float, float]:
 
 
 def check_lip_sync(received: Received, layers: AvatarLayers, start: float, end: float) -> float:
-    mouths, energies = mouth_and_energy(received, layers, start, end)
+    audio, video = received.frames["audio"], received.frames["video"]
+    mouths, energies = mouth_and_energy(audio, video, layers, start, end, FPS)
     assert len(mouths) >= (end - start) * FPS * 0.9  # 15 fps arrived
     sizes = {(f.width, f.height) for _, f in received.between("video", start, end)}
     assert sizes == {(640, 360)}
     # Speech and pauses both happened, and the mouth was seen both open and closed.
     assert max(energies) > 0.03 and min(energies) < 0.003
     assert max(mouths) > 4 * (min(mouths) + 1)
-    r = float(np.corrcoef(mouths, energies)[0, 1])
+    r = correlation(mouths, energies)
     print(f"mouth/energy correlation r = {r:.3f} over {len(mouths)} pictures")
     return r
 
