@@ -21,20 +21,9 @@ from media.speech.factory import Speech, build_speech
 from media.speech.phonemizer import EspeakPhonemizer
 from media.speech.ports import FRAME_SAMPLES, SAMPLE_RATE, AudioChunk, Segment, TextToSpeech
 from media.speech.wer import word_error_rate
+from tests.banking_sentences import SENTENCES
 from tests.conftest import unavailable
 
-SENTENCES = [
-    "what are the fees for an international transfer",
-    "i want to freeze my card",
-    "my card has not arrived yet",
-    "how do i change my card limit",
-    "i was charged twice for the same payment",
-    "what is my account balance",
-    "i lost my card yesterday",
-    "can you check the status of my transfer",
-    "i do not recognise this payment",
-    "i want to talk to a person",
-]
 SILENCE = AudioChunk(bytes(FRAME_SAMPLES * 2))
 # The audio goes in faster than real time to keep the test short (the benchmark feeds it
 # in real time and measures latency).
