@@ -62,21 +62,10 @@ from media.speech.ports import (  # noqa: E402
     TextToSpeech,
 )
 from media.speech.wer import word_error_rate  # noqa: E402
+from tests.banking_sentences import SENTENCES  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_speech.json"
 GOAL_FINAL_S, GOAL_FIRST_AUDIO_S = 1.0, 0.3
-SENTENCES = [
-    "what are the fees for an international transfer",
-    "i want to freeze my card",
-    "my card has not arrived yet",
-    "how do i change my card limit",
-    "i was charged twice for the same payment",
-    "what is my account balance",
-    "i lost my card yesterday",
-    "can you check the status of my transfer",
-    "i do not recognise this payment",
-    "i want to talk to a person",
-]
 LONG_ANSWER = (
     "An international transfer costs five pounds. It usually arrives within two working "
     "days, and you can follow it in the app."

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from media.testing import LoopbackClient
 from tests.e2e.harness import Client, RunningServer, start_server
 
 ServerFactory = Callable[..., Awaitable[RunningServer]]
@@ -37,3 +38,12 @@ async def clients(server_factory: ServerFactory) -> AsyncIterator[list[Client]]:
     yield opened
     for client in opened:
         await client.close()
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[list[LoopbackClient]]:
+    """The test's aiortc peers (customers and agents), closed after it."""
+    made: list[LoopbackClient] = []
+    yield made
+    for peer in made:
+        await peer.close()

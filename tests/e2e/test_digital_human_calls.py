@@ -54,14 +54,6 @@ async def air(
     return server, FakeTextToSpeech(stt.air)
 
 
-@pytest.fixture
-async def peers() -> AsyncIterator[list[LoopbackClient]]:
-    made: list[LoopbackClient] = []
-    yield made
-    for peer in made:
-        await peer.close()
-
-
 async def speech(voice: FakeTextToSpeech, text: str) -> bytes:
     async with contextlib.aclosing(voice.synthesize(text)) as audio:
         return b"".join([chunk.pcm async for chunk in audio])

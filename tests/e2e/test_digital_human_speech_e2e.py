@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -38,14 +37,6 @@ async def server(server_factory: ServerFactory) -> RunningServer:
     if speech.stt is None or speech.tts is None or speech.tts.name != "piper":
         unavailable("the speech engines", RuntimeError(str(speech.status())))
     return running
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[LoopbackClient]]:
-    made: list[LoopbackClient] = []
-    yield made
-    for peer in made:
-        await peer.close()
 
 
 def words(text: str) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -32,14 +31,6 @@ async def server(server_factory: ServerFactory) -> RunningServer:
     if speech.transcriber is None or speech.tts is None or speech.tts.name != "piper":
         unavailable("the speech engines", RuntimeError(str(speech.status())))
     return running
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[LoopbackClient]]:
-    made: list[LoopbackClient] = []
-    yield made
-    for peer in made:
-        await peer.close()
 
 
 async def say(server: RunningServer, text: str) -> bytes:
