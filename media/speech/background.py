@@ -4,7 +4,7 @@ A call's media is forwarded on the event loop, 50 packets a second per party, an
 delay is heard. Transcription is work that can wait a little: when the machine is short
 of CPU, Whisper (which takes every core it is given) and the speech detector must yield
 to the loop, not the other way round. Measured on 2 cores, 20 transcribed calls: media
-latency p50 2.2 s with the speech threads at the loop's priority, 0.17 s with them niced.
+latency p50 2.2 s with the speech threads at the loop's priority, 0.13 s with them niced.
 
 Linux schedules threads one by one, so a thread can lower its own priority
 (`setpriority` on its thread id); threads it starts afterwards (CTranslate2's and
