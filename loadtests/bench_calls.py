@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from processes import stop_process
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -174,19 +175,6 @@ class Server:
     def stop(self) -> None:
         stop_process(self.proc)
         self._log.close()
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
 
 
 def start_server(name: str, recordings: Path, *, transcripts: bool = False) -> Server:

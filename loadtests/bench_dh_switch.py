@@ -53,7 +53,12 @@ from media.digital_human.encoded import OpusVoiceSource  # noqa: E402
 from media.digital_human.voice import VoiceOutput  # noqa: E402
 from media.speech.pcm import ChunkCutter  # noqa: E402
 from media.speech.ports import SAMPLE_RATE, AudioChunk  # noqa: E402
-from media.testing import LOOPBACK, LoopbackClient, SineTrack, mono_samples, tone_level  # noqa: E402
+from media.testing import (  # noqa: E402
+    LOOPBACK,
+    LoopbackClient,
+    SineTrack,
+    heard_from,
+)
 
 GOAL_SWITCH_P99_MS = 150.0
 VOICE, ANNA, BEN, QUEUE = 440.0, 880.0, 660.0, 220.0
@@ -99,21 +104,6 @@ class Switches:
             if at >= after and changed_to == who:
                 return at
         raise RuntimeError(f"never switched to {who}")
-
-
-async def first_heard(
-    peer: LoopbackClient, tone: float, since: float, seconds: float = 10.0
-) -> float:
-    deadline = time.monotonic() + seconds
-    checked = 0
-    while time.monotonic() < deadline:
-        frames = peer.received["audio"]
-        for at, frame in frames[checked:]:
-            if at >= since and tone_level(mono_samples([frame]), tone) > 0.5:
-                return at
-        checked = len(frames)
-        await asyncio.sleep(0.005)
-    raise TimeoutError(f"{tone} Hz never arrived")
 
 
 async def agent_leg(
@@ -164,25 +154,25 @@ async def run(cycles: int, pause: float) -> dict[str, Any]:
     try:
         await customer.accept(await call.connect_customer(await customer.offer()))
         call.serve_with(bot)
-        began = await first_heard(customer, VOICE, 0.0)
+        began = await heard_from(customer, VOICE, 0.0, 10.0, poll=0.005)
         for _ in range(cycles):
             # The digital human to Anna (her answer), then the baseline: Anna to Ben and
             # back to Anna (transfers), then Anna hands back to the digital human.
             anna, commanded = await agent_leg(call, "anna", ANNA, transfer=False)
             peers.append(anna)
-            heard = await first_heard(customer, ANNA, commanded)
+            heard = await heard_from(customer, ANNA, commanded, 10.0, poll=0.005)
             record("digital_human_to_agent", commanded, switches.since("anna", commanded), heard)
             await asyncio.sleep(pause)
             for agent, tone in (("ben", BEN), ("anna", ANNA)):
                 peer, commanded = await agent_leg(call, agent, tone, transfer=True)
                 peers.append(peer)
-                heard = await first_heard(customer, tone, commanded)
+                heard = await heard_from(customer, tone, commanded, 10.0, poll=0.005)
                 record("agent_to_agent", commanded, switches.since(agent, commanded), heard)
                 await asyncio.sleep(pause)
             commanded = time.monotonic()
             call.serve_with(bot)
             await call.drop_agent("handback")
-            heard = await first_heard(customer, VOICE, commanded)
+            heard = await heard_from(customer, VOICE, commanded, 10.0, poll=0.005)
             record("agent_to_digital_human", commanded, switches.since("bot", commanded), heard)
             await asyncio.sleep(pause)
             for peer in peers[1:]:

@@ -48,6 +48,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import socketio
+from processes import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -171,19 +172,8 @@ def wait_ready(server: Server, timeout: float) -> None:
 
 
 def stop_server(server: Server) -> None:
-    proc = server.proc
-    if proc is not None and proc.poll() is None:
-        # The server runs in its own session (process group == its pid): signal the group
-        # so nothing it may have spawned outlives it.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
+    if server.proc is not None:
+        stop_process(server.proc)
     if server._log is not None:
         server._log.close()
         server._log = None

@@ -31,6 +31,7 @@ __all__ = [
     "SineTrack",
     "connect",
     "dominant_tone",
+    "heard_from",
     "loopback_peer",
     "mono_samples",
     "tone_level",
@@ -255,3 +256,25 @@ class LoopbackClient:
             except MediaStreamError:
                 return
             into.append((time.monotonic(), frame))
+
+
+async def heard_from(
+    peer: LoopbackClient,
+    tone: float,
+    since: float,
+    seconds: float = 5.0,
+    *,
+    poll: float = 0.02,
+) -> float:
+    """When `peer` first received a 20 ms frame of `tone` after `since` (monotonic)."""
+    deadline = time.monotonic() + seconds
+    checked = 0
+    while time.monotonic() < deadline:
+        frames = peer.received["audio"]
+        for at, frame in frames[checked:]:
+            audio = frame if isinstance(frame, av.AudioFrame) else None
+            if at >= since and audio is not None and tone_level(mono_samples([audio]), tone) > 0.5:
+                return at
+        checked = len(frames)
+        await asyncio.sleep(poll)
+    raise TimeoutError(f"{tone} Hz never arrived")

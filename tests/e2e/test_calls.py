@@ -28,7 +28,14 @@ import av
 import pytest
 from aiortc import RTCPeerConnection
 
-from media.testing import LoopbackClient, PlainVideoTrack, SineTrack, mono_samples, tone_level
+from media.testing import (
+    LoopbackClient,
+    PlainVideoTrack,
+    SineTrack,
+    heard_from,
+    mono_samples,
+    tone_level,
+)
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import Client, RunningServer, hand_to_agent
 
@@ -118,22 +125,6 @@ async def answer(agent: Client, call_id: str, peer: LoopbackClient) -> dict[str,
     )
     await peer.accept(ack["sdp"])
     return ack
-
-
-async def heard_from(
-    peer: LoopbackClient, tone: float, since: float, seconds: float = 5.0
-) -> float:
-    """When `peer` first received a 20 ms frame of `tone` after `since`."""
-    deadline = time.monotonic() + seconds
-    checked = 0
-    while time.monotonic() < deadline:
-        frames = peer.received["audio"]
-        for at, frame in frames[checked:]:
-            if at >= since and tone_level(mono_samples([frame]), tone) > 0.5:
-                return at
-        checked = len(frames)
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"{tone} Hz never arrived")
 
 
 def blocks(peer: LoopbackClient, start: float, end: float) -> list[Any]:

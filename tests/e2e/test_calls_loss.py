@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from media.testing import LoopbackClient, dominant_tone, mono_samples, tone_level
+from media.testing import LoopbackClient, dominant_tone, heard_from, mono_samples, tone_level
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import Client, RunningServer, hand_to_agent
-from tests.e2e.test_calls import CALL_EVENTS, TONES, Browsers, answer, heard_from, listen, ok
+from tests.e2e.test_calls import CALL_EVENTS, TONES, Browsers, answer, listen, ok
 from tests.e2e.udp_loss import LossyRelay
 
 CUSTOMER, ANNA = 440.0, 880.0

@@ -25,13 +25,14 @@ from media.testing import (
     Microphone,
     PlainVideoTrack,
     SineTrack,
+    heard_from,
     mono_samples,
     tone_level,
 )
 from tests.avatar_measure import correlation, mouth_and_energy
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import Client, RunningServer, hand_to_agent
-from tests.e2e.test_calls import CALL_EVENTS, answer, heard_from, listen, ok, start_call, until
+from tests.e2e.test_calls import CALL_EVENTS, answer, listen, ok, start_call, until
 
 VOICE, ANNA = 440.0, 880.0  # the fake voice's tone, the agent's
 # What the digital human says after its greeting on the video call, with pauses between.
