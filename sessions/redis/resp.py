@@ -6,8 +6,9 @@ connection-pool layers), which made the entry dearer than the append's own round
 PostgreSQL; packing the command here and parsing the reply with hiredis costs ~40 µs.
 For anything but a plain TCP or Unix-socket URL (TLS, say), use redis-py.
 
-Not a client: no pool, no retries, no pipelining, and one caller at a time (the feed's
-writer task): replies are matched to commands by order. A failed or interrupted command
+Not a client: no pool, no retries, and one caller at a time (the feed's writer task, the
+state cache's writer): replies are matched to commands by order. `pipeline` sends several
+commands in one write and reads their replies in order. A failed or interrupted command
 closes the connection (what was half sent or half read is lost with it) and raises
 `redis.exceptions.ConnectionError`; the next command connects again.
 """
@@ -15,6 +16,7 @@ closes the connection (what was half sent or half read is lost with it) and rais
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import hiredis
@@ -56,18 +58,24 @@ class RespConnection:
 
     async def command(self, *args: str | bytes | int) -> Any:
         """Send one command and return its reply; `ResponseError` if Redis refused it."""
+        (reply,) = await self.pipeline([args])
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
+
+    async def pipeline(self, commands: Sequence[Sequence[str | bytes | int]]) -> list[Any]:
+        """Send `commands` in one write; their replies in order, a command Redis refused
+        as a `ResponseError` in its place (the others still ran)."""
         try:
             reader, writer = self._streams or await self._connect()
-            writer.write(pack(args))
-            reply = await self._reply(reader)
+            writer.write(b"".join(pack(tuple(args)) for args in commands))
+            replies = [await self._reply(reader) for _ in commands]
         except BaseException as error:
             self.close()
             if isinstance(error, OSError | EOFError | hiredis.ProtocolError):
                 raise RedisConnectionError(f"Redis connection lost: {error!r}") from error
             raise
-        if isinstance(reply, hiredis.ReplyError):
-            raise ResponseError(str(reply))
-        return reply
+        return [ResponseError(str(r)) if isinstance(r, hiredis.ReplyError) else r for r in replies]
 
     async def _reply(self, reader: asyncio.StreamReader) -> Any:
         while (reply := self._parser.gets()) is False:

@@ -43,3 +43,22 @@ async def test_a_server_that_is_not_there_is_a_connection_error() -> None:
     conn = RespConnection("redis://127.0.0.1:1/0", connect_timeout=1)
     with pytest.raises(RedisConnectionError):
         await conn.command("PING")
+
+
+async def test_a_pipeline_answers_in_order_and_a_refusal_stays_in_its_place(
+    redis_prefix: str,
+) -> None:
+    conn = RespConnection(REDIS_URL)
+    key = f"{redis_prefix}pipeline"
+    try:
+        replies = await conn.pipeline(
+            [("SET", key, "1"), ("INCRBY", key, "not-a-number"), ("INCRBY", key, 2), ("GET", key)]
+        )
+        assert replies[0] == b"OK"
+        assert isinstance(replies[1], ResponseError)
+        assert replies[2:] == [3, b"3"]
+        # The connection is still in step: the next reply is this command's.
+        assert await conn.command("GET", key) == b"3"
+    finally:
+        await conn.command("DEL", key)
+        conn.close()

@@ -4,6 +4,7 @@ late or stale entry never causes a wrong write, and the store still works withou
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import pytest
@@ -124,6 +125,46 @@ async def test_a_late_write_never_rolls_the_shared_state_back(redis_prefix: str)
         await cache.flush()
         got = await cache.get("c1")
         assert got is not None and got.last_seq == 5
+    finally:
+        await cache.close()
+
+
+async def test_a_flush_writes_every_state_in_chunks(redis_prefix: str) -> None:
+    """Many busy conversations: every state lands, written a chunk per round trip (so
+    the encoding never holds the event loop for all of them at once)."""
+    cache = RedisStateCache(REDIS_URL, prefix=redis_prefix)
+    writes = cache._writes
+    assert writes is not None
+    sizes: list[int] = []
+    send = writes.pipeline
+
+    async def counted(commands: Any) -> list[Any]:
+        sizes.append(len(commands))
+        return await send(commands)
+
+    writes.pipeline = counted  # type: ignore[method-assign]
+    try:
+        for n in range(100):
+            cache.put(ConversationState(id=f"c{n}", customer_id="alice", last_seq=n + 1))
+        await cache.flush()
+        assert sum(sizes) == 100 and len(sizes) > 1 and max(sizes) < 100
+        for n in (0, 31, 32, 99):
+            assert await shared_seq(redis_prefix, f"c{n}") == n + 1
+    finally:
+        await cache.close()
+
+
+async def test_a_flush_reloads_the_script_redis_does_not_know(redis_prefix: str) -> None:
+    """After a Redis restart its script cache is empty: the write loads it and goes on."""
+    cache = RedisStateCache(REDIS_URL, prefix=redis_prefix)
+    cache._sha = "0" * 40  # a script this Redis has never seen, as after a restart
+    try:
+        cache.put(ConversationState(id="c1", customer_id="alice", last_seq=3))
+        await cache.flush()
+        assert await shared_seq(redis_prefix, "c1") == 3
+        cache.put(ConversationState(id="c1", customer_id="alice", last_seq=2))
+        await cache.flush()  # older: refused by the script, not an error
+        assert await shared_seq(redis_prefix, "c1") == 3
     finally:
         await cache.close()
 
