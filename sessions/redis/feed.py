@@ -9,6 +9,12 @@ meanwhile; and entries carry the writing node's id so a node does not feed itsel
 The stream is a notification channel, not the source of truth: PostgreSQL is. A
 consumer that misses an entry (stream trimmed, Redis down longer than the outbox holds)
 is repaired by delivery cursors, which fill any gap in `seq` from the store.
+
+A node alone (no other node announced itself lately) writes nothing to the stream: nobody
+would read it, and each entry was a Redis round trip per append, with two processes woken,
+on the path every message takes. A node that joins waits, before it serves, until every
+node that may have found itself alone has looked again (`_JOIN_GRACE_SECONDS`); what was
+written before that is in the store, where a new follower's catch-up reads it.
 """
 
 from __future__ import annotations
@@ -44,6 +50,12 @@ _WRITE_TIMEOUT_SECONDS = 5.0
 # from for _NODE_TTL_SECONDS is gone.
 _PEERS_CHECK_SECONDS = 0.5
 _NODE_TTL_SECONDS = 5.0
+# How long "no other node" stays true after a look at the registry: a little over the
+# time to the next look. After that a node writes again, whatever it last saw, so a
+# stalled loop errs on the side of writing.
+_ALONE_VALID_SECONDS = 0.75
+# A joining node's wait: longer than any "alone" another node may still hold.
+_JOIN_GRACE_SECONDS = 1.0
 
 
 class RedisFeedBus:
@@ -78,6 +90,8 @@ class RedisFeedBus:
         self._writes: RespConnection | aioredis.Redis | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        # Monotonic time until which this node may take itself to be the only one.
+        self._alone_until = 0.0
         self.connected = False
 
     async def start(self, on_remote: Callable[[Event], None]) -> None:
@@ -102,13 +116,24 @@ class RedisFeedBus:
             asyncio.create_task(self._read(last_id), name="redis-feed-read"),
             asyncio.create_task(self._write(), name="redis-feed-write"),
         ]
+        if await self._look_around():
+            # Others may have found themselves alone just before we announced: they
+            # write again before we take our first client.
+            await asyncio.sleep(_JOIN_GRACE_SECONDS)
 
     def open(self) -> LocalFeed:
         return self._local.open()
 
+    @property
+    def alone(self) -> bool:
+        """No other node lately: what this node writes goes to its local consumers only."""
+        return time.monotonic() < self._alone_until
+
     def publish(self, events: Iterable[Event]) -> None:
         batch = list(events)
         self._local.publish(batch)
+        if self.alone:
+            return
         if len(self._outbox) >= self._outbox_max:
             dropped = self._outbox.popleft()
             log.warning(
@@ -202,7 +227,7 @@ class RedisFeedBus:
                     # itself after the check writes after that end, so nothing it writes
                     # is skipped when we start reading from there.
                     latest: Any = await self._redis.xrevrange(self._stream, count=1)
-                    if not await self._others_alive():
+                    if not await self._look_around():
                         # Alone: reading back our own entries would cost a round trip per
                         # message for nothing.
                         if latest:
@@ -228,13 +253,18 @@ class RedisFeedBus:
                         continue
                     self._deliver(fields)
 
-    async def _others_alive(self) -> bool:
-        """Announce this node and tell whether any other node announced itself lately."""
+    async def _look_around(self) -> bool:
+        """Announce this node and tell whether any other node announced itself lately;
+        found alone, this node stops writing to the stream for `_ALONE_VALID_SECONDS`."""
         assert self._redis is not None
+        looked_at = time.monotonic()
         now = time.time()
         await self._redis.zadd(self._nodes, {self._node: now})
         recent: Any = await self._redis.zrangebyscore(self._nodes, now - _NODE_TTL_SECONDS, "+inf")
-        return any(member.decode() != self._node for member in recent)
+        others = any(member.decode() != self._node for member in recent)
+        # From when the look began: a node that announced during it may not be in it.
+        self._alone_until = 0.0 if others else looked_at + _ALONE_VALID_SECONDS
+        return others
 
     def _deliver(self, fields: dict[bytes, bytes]) -> None:
         try:

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as aioredis
 
 from sessions.events import Event
 from sessions.postgres import PostgresStore
@@ -95,3 +96,72 @@ async def test_a_stale_node_loses_the_race_and_catches_up(
     finally:
         await a.close()
         await b.close()
+
+
+async def stream_length(prefix: str) -> int:
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        return int(await client.xlen(f"{prefix}events"))
+    finally:
+        await client.aclose()
+
+
+async def test_a_node_alone_writes_nothing_to_the_stream(pg_schema: str, redis_prefix: str) -> None:
+    """Nobody would read it: a lone node's appends go to its own consumers only."""
+    a = await node(pg_schema, redis_prefix)
+    try:
+        feed = a.subscribe()
+        heard = asyncio.create_task(collect(feed, 2))
+        await a.append("c1", 0, started("alice"))
+        assert [e.seq for e in await asyncio.wait_for(heard, 5)] == [1, 2]
+        await asyncio.sleep(0.2)  # the writer would have sent it by now
+        assert await stream_length(redis_prefix) == 0
+        await feed.aclose()
+    finally:
+        await a.close()
+
+
+async def test_a_node_that_joins_hears_every_append_made_after_it_started(
+    pg_schema: str, redis_prefix: str
+) -> None:
+    """A writes without pause, believing itself alone, while B starts: from the moment B's
+    start returns (when it would take clients), B's feed has every one of A's appends."""
+    a = await node(pg_schema, redis_prefix)
+    appended: list[int] = []
+    stop = asyncio.Event()
+
+    async def keep_writing() -> None:
+        await a.append("c1", 0, started("alice"))
+        seq = 2
+        while not stop.is_set():
+            await a.append("c1", seq, [message(f"m{seq + 1}")])
+            seq += 1
+            appended.append(seq)
+            await asyncio.sleep(0.005)
+
+    writer = asyncio.create_task(keep_writing())
+    b: PostgresStore | None = None
+    try:
+        await asyncio.sleep(1.2)  # A has looked around (more than once) and found no one
+        b = await node(pg_schema, redis_prefix)
+        b_feed = b.subscribe()
+        from_seq = appended[-1] + 1 if appended else 1
+        await asyncio.sleep(1.0)
+        stop.set()
+        await writer
+        last = appended[-1]
+        assert last > from_seq, "A kept writing while B was up"
+        heard: list[int] = []
+        async with asyncio.timeout(5):
+            async for event in b_feed:
+                heard.append(event.seq)
+                if event.seq == last:
+                    break
+        assert [s for s in heard if s >= from_seq] == list(range(from_seq, last + 1))
+        await b_feed.aclose()
+    finally:
+        stop.set()
+        await asyncio.gather(writer, return_exceptions=True)
+        await a.close()
+        if b is not None:
+            await b.close()
