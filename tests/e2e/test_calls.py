@@ -20,6 +20,7 @@ import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from aiortc import RTCPeerConnection
 
 from media.testing import (
     LoopbackClient,
+    Microphone,
     PlainVideoTrack,
     SineTrack,
     heard_from,
@@ -37,7 +39,7 @@ from media.testing import (
     tone_level,
 )
 from tests.e2e.conftest import ServerFactory
-from tests.e2e.harness import Client, RunningServer, hand_to_agent
+from tests.e2e.harness import DEFAULT_TIMEOUT, Client, RunningServer, hand_to_agent
 
 CUSTOMER, ANNA, BEN = 440.0, 880.0, 660.0
 CHIME = (523.25, 659.25)
@@ -115,6 +117,45 @@ async def start_call(customer: Client, cid: str, peer: LoopbackClient) -> dict[s
     )
     await peer.accept(ack["sdp"])
     return ack
+
+
+@dataclass
+class DigitalHumanCall:
+    cid: str
+    call_id: str
+    microphone: Microphone  # what the customer says
+    peer: LoopbackClient  # the customer's peer connection
+    session: Any  # the server's digital human on this call
+    began: float  # monotonic, just before call.start
+
+
+async def call_the_digital_human(
+    server: RunningServer,
+    customer: Client,
+    peers: list[LoopbackClient],
+    *,
+    answered_within: float = DEFAULT_TIMEOUT,
+    greeted_within: float,
+) -> DigitalHumanCall:
+    """`customer` opens a conversation and calls on it with a microphone; the digital human
+    answers (within `answered_within`) and has said its disclosure and greeting (within
+    `greeted_within`) when this returns."""
+    cid = str((await customer.command("conversation.start"))["conversation_id"])
+    await customer.wait_event(cid, lambda e: e["data"].get("kind") == "greeting")
+    microphone = Microphone()
+    peer = LoopbackClient(audio=microphone)
+    peers.append(peer)
+    began = time.monotonic()
+    call_id = str((await start_call(customer, cid, peer))["call_id"])
+    await customer.wait_event(
+        cid, lambda e: e["data"].get("to") == "digital_human", answered_within
+    )
+    humans = server.services.signaling.digital_humans
+    assert humans is not None
+    session = humans.session(call_id)
+    assert session is not None
+    await until(lambda: not session.voice.speaking, greeted_within)
+    return DigitalHumanCall(cid, call_id, microphone, peer, session, began)
 
 
 async def answer(agent: Client, call_id: str, peer: LoopbackClient) -> dict[str, Any]:

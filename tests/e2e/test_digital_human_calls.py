@@ -32,7 +32,15 @@ from media.testing import (
 from tests.avatar_measure import correlation, mouth_and_energy
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import Client, RunningServer, hand_to_agent
-from tests.e2e.test_calls import CALL_EVENTS, answer, listen, ok, start_call, until
+from tests.e2e.test_calls import (
+    CALL_EVENTS,
+    answer,
+    call_the_digital_human,
+    listen,
+    ok,
+    start_call,
+    until,
+)
 
 VOICE, ANNA = 440.0, 880.0  # the fake voice's tone, the agent's
 # What the digital human says after its greeting on the video call, with pauses between.
@@ -102,21 +110,10 @@ async def test_the_digital_human_answers_hands_over_to_an_agent_and_takes_the_ca
         listen(anna, *CALL_EVENTS)
         listen(alice, *CALL_EVENTS)
         ok(await anna.call("presence.set", {"status": "ready"}))
-        cid = str((await alice.command("conversation.start"))["conversation_id"])
-        await alice.wait_event(cid, lambda e: e["data"].get("kind") == "greeting")
-
-        microphone = Microphone()
-        customer = LoopbackClient(audio=microphone)
-        peers.append(customer)
-        began = time.monotonic()
-        call_id = (await start_call(alice, cid, customer))["call_id"]
-        await alice.wait_event(cid, lambda e: e["data"].get("to") == "digital_human")
+        call = await call_the_digital_human(server, alice, peers, greeted_within=8)
+        cid, call_id, microphone, customer = call.cid, call.call_id, call.microphone, call.peer
+        began = call.began
         greeted = await heard_from(customer, VOICE, began)
-        dh = server.services.signaling.digital_humans
-        assert dh is not None
-        session = dh.session(call_id)
-        assert session is not None
-        await until(lambda: not session.voice.speaking, 8)  # disclosure and greeting
 
         # A question: the customer's words are logged, the digital human answers aloud.
         microphone.play(await speech(voice, "what are the fees for an international transfer"))
@@ -284,18 +281,9 @@ async def test_a_supervisor_hands_a_digital_human_call_to_a_person(
         clients += [alice, anna, sara]
         listen(anna, *CALL_EVENTS)
         ok(await anna.call("presence.set", {"status": "ready"}))
-        cid = str((await alice.command("conversation.start"))["conversation_id"])
-        await alice.wait_event(cid, lambda e: e["data"].get("kind") == "greeting")
-        microphone = Microphone()
-        customer = LoopbackClient(audio=microphone)
-        peers.append(customer)
-        call_id = (await start_call(alice, cid, customer))["call_id"]
-        await alice.wait_event(cid, lambda e: e["data"].get("to") == "digital_human")
-        dh = server.services.signaling.digital_humans
-        assert dh is not None
-        session = dh.session(call_id)
-        assert session is not None
-        await until(lambda: not session.voice.speaking, 8)
+        call = await call_the_digital_human(server, alice, peers, greeted_within=8)
+        cid, call_id, microphone, customer = call.cid, call.call_id, call.microphone, call.peer
+        session = call.session
         microphone.play(await speech(voice, "what are the fees for an international transfer"))
         await alice.wait_event(
             cid,

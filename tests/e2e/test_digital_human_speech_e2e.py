@@ -18,11 +18,11 @@ import pytest
 
 from media.speech.pcm import chunk_from_frame
 from media.speech.wer import word_error_rate
-from media.testing import LoopbackClient, Microphone
+from media.testing import LoopbackClient
 from tests.conftest import unavailable
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.harness import Client, RunningServer
-from tests.e2e.test_calls import start_call, until
+from tests.e2e.test_calls import call_the_digital_human
 
 QUESTION = "what are the fees for an international transfer"
 # Of the answer, this much of what the customer received is transcribed back.
@@ -63,18 +63,8 @@ async def test_the_customer_asks_aloud_and_hears_the_digital_human_s_answer(
         question = b"".join([chunk.pcm async for chunk in audio])
     alice = await server.client("alice")
     clients.append(alice)
-    cid = str((await alice.command("conversation.start"))["conversation_id"])
-    await alice.wait_event(cid, lambda e: e["data"].get("kind") == "greeting")
-    microphone = Microphone()
-    customer = LoopbackClient(audio=microphone)
-    peers.append(customer)
-    call_id = (await start_call(alice, cid, customer))["call_id"]
-    await alice.wait_event(cid, lambda e: e["data"].get("to") == "digital_human", 10)
-    dh = server.services.signaling.digital_humans
-    assert dh is not None
-    session = dh.session(call_id)
-    assert session is not None
-    await until(lambda: not session.voice.speaking, 20)  # the disclosure and greeting
+    call = await call_the_digital_human(server, alice, peers, answered_within=10, greeted_within=20)
+    cid, microphone, customer = call.cid, call.microphone, call.peer
 
     microphone.play(question + bytes(2 * 48_000))
     asked = time.monotonic()
